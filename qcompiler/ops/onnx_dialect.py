@@ -120,7 +120,8 @@ class OnnxOp(OpDef):
         if kernel is not None:
             result = kernel(op, *inputs)
             if result is not NotImplemented:
-                return result
+                results = [result] if isinstance(result, np.ndarray) else list(result)
+                return [_match_type(np.asarray(r), v.type) for r, v in zip(results, op.results)]
         evaluator = _reference_evaluator(op, inputs)
         feeds = {f"in{i}": np.asarray(x) for i, x in enumerate(inputs) if x is not None}
         try:
@@ -138,6 +139,11 @@ def _match_type(array: np.ndarray, type: TensorType) -> np.ndarray:
 
 
 def _opset_hint(op) -> int:
+    """The opset of a detached op (a type-inference probe): that of the graph its operands come from."""
+    for value in op.operands:
+        producer = None if value is None else value.producer
+        if producer is not None and producer.graph is not None:
+            return producer.graph.opset
     return 17
 
 
@@ -168,7 +174,7 @@ def _reference_evaluator(op, inputs: Sequence[Optional[np.ndarray]]):
     ]
     graph_outputs = [helper.make_value_info(n, onnx.TypeProto()) for n in output_names]
     model = helper.make_model(helper.make_graph([node], "eval", graph_inputs, graph_outputs),
-                              opset_imports=[helper.make_opsetid("", op.graph.opset if op.graph else 17)])
+                              opset_imports=[helper.make_opsetid("", op.graph.opset if op.graph else _opset_hint(op))])
     model.ir_version = 8
     try:
         evaluator = ReferenceEvaluator(model)
