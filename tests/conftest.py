@@ -1,0 +1,59 @@
+"""Shared test fixtures: where the example models and data live.
+
+Tests that take an argument named ``shared_model_path`` run once per shared example model
+(/work/shared/models/*.onnx) and those taking ``light_model_path`` once per light architecture model
+shipped with the onnx package; the ids are the file stems.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+#: The shared example models and digits data (override with QCOMPILER_SHARED_MODELS).
+SHARED_MODELS_DIR = Path(os.environ.get("QCOMPILER_SHARED_MODELS", "/work/shared/models"))
+#: The light architecture models (224x224 CNNs, opset 9) that ship with the onnx package.
+LIGHT_MODELS_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+
+
+def shared_model_paths() -> list[Path]:
+    """The shared example models, sorted by name."""
+    return sorted(SHARED_MODELS_DIR.glob("*.onnx"))
+
+
+def light_model_paths() -> list[Path]:
+    """The light architecture models, sorted by name."""
+    return sorted(LIGHT_MODELS_DIR.glob("*.onnx"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``shared_model_path`` and ``light_model_path`` arguments over the model files."""
+    for name, paths in (("shared_model_path", shared_model_paths), ("light_model_path", light_model_paths)):
+        if name in metafunc.fixturenames:
+            found = paths()
+            metafunc.parametrize(name, found, ids=[p.stem for p in found])
+
+
+@pytest.fixture(scope="session")
+def shared_models_dir() -> Path:
+    """The folder of the shared example models (skips when it is absent)."""
+    if not SHARED_MODELS_DIR.is_dir():
+        pytest.skip(f"shared models folder {SHARED_MODELS_DIR} is missing")
+    return SHARED_MODELS_DIR
+
+
+@pytest.fixture(scope="session")
+def light_models_dir() -> Path:
+    """The folder of the onnx package's light architecture models."""
+    return LIGHT_MODELS_DIR
+
+
+@pytest.fixture(scope="session")
+def digits(shared_models_dir: Path) -> dict[str, np.ndarray]:
+    """The digits data set: x_calib/y_calib, x_train/y_train, x_test/y_test (pixels in [0, 1], N x 8 x 8)."""
+    with np.load(shared_models_dir / "digits.npz") as data:
+        return {key: data[key] for key in data.files}
