@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Sequence
-
-from qcompiler.errors import QCompilerError
 
 
 def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +19,4 @@ def load_passes(plugin_files: Sequence[str]) -> None:
 
     load_entry_point_passes()
     for file in plugin_files:
-        if not Path(file).is_file():
-            raise QCompilerError(f"cannot load pass plugin {file}: no such file")
         load_pass_plugin(file)
