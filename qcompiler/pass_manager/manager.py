@@ -1,0 +1,166 @@
+"""The pass manager: runs a pipeline on a graph with MLIR-like instrumentation.
+
+Instrumentation: print the IR before/after named passes or all passes, dump numbered ``.qir`` files into a
+folder, time each pass (``pm.timings`` and an MLIR-style report), and verify the IR after each pass, naming
+the pass that broke it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Callable, Iterable, Optional, Sequence, TextIO, Union
+
+from qcompiler.errors import VerificationError
+from qcompiler.ir import Graph
+from qcompiler.pass_manager.pipeline import parse_pipeline, pipeline_text
+from qcompiler.pass_manager.registry import Pass, PassGroup, get_pass
+
+Printer = Callable[[Graph], str]
+
+
+def default_printer(graph: Graph) -> str:
+    """The textual IR of ``graph`` (``qcompiler.text.print_graph``, imported when first needed)."""
+    from qcompiler.text import print_graph
+
+    return print_graph(graph)
+
+
+def ir_dump_header(when: str, pass_name: str) -> str:
+    """The MLIR-style banner above a printed IR: ``// -----// IR Dump After dce //----- //``."""
+    return f"// -----// IR Dump {when} {pass_name} //----- //"
+
+
+class PassManager:
+    """Runs passes in order on a graph, with optional printing, dumping, timing and verification.
+
+    ``passes`` is a list of ``Pass`` instances or a pipeline string. ``print_ir_before``/``print_ir_after`` name
+    passes whose input/output is printed to ``out``; ``dump_dir`` receives ``000_input.qir``,
+    ``001_after_<pass>.qir``, ...; with ``timing`` a report is printed to ``out`` after the run and kept in
+    ``timings`` as ``(name, seconds)`` per pass, nested passes of groups indented by two spaces.
+    """
+
+    def __init__(self, passes: Union[str, Sequence[Pass]], *, verify_each: bool = False,
+                 print_ir_before: Iterable[str] = (), print_ir_after: Iterable[str] = (),
+                 print_before_all: bool = False, print_after_all: bool = False,
+                 dump_dir: Optional[Union[str, os.PathLike]] = None, timing: bool = False,
+                 printer: Optional[Printer] = None, out: Optional[TextIO] = None) -> None:
+        self.passes: list[Pass] = parse_pipeline(passes) if isinstance(passes, str) else list(passes)
+        for p in self.passes:
+            if not isinstance(p, Pass):
+                raise TypeError(f"PassManager takes Pass instances or a pipeline string, got {p!r}")
+        self.verify_each = verify_each
+        self.print_ir_before = frozenset(print_ir_before)
+        self.print_ir_after = frozenset(print_ir_after)
+        for name in self.print_ir_before | self.print_ir_after:
+            get_pass(name)  # unknown names fail now, with close matches, not silently never print
+        self.print_before_all = print_before_all
+        self.print_after_all = print_after_all
+        self.dump_dir = None if dump_dir is None else os.fspath(dump_dir)
+        self.timing = timing
+        self.printer: Printer = printer or default_printer
+        self.out = out
+        self.timings: list[tuple[str, float]] = []
+        self._timing_slots: dict[int, int] = {}
+        self._dump_index = 0
+        self._depth = 0
+
+    @property
+    def pipeline(self) -> str:
+        """The pipeline string this manager runs."""
+        return pipeline_text(self.passes)
+
+    def run(self, graph: Graph) -> bool:
+        """Run every pass on ``graph`` in order; return whether any changed it.
+
+        A ``QCompilerError`` raised by a pass propagates unchanged (it carries the op's location); with
+        ``verify_each`` a ``VerificationError`` names the pass after which the IR broke.
+        """
+        self.timings = []
+        self._timing_slots = {}
+        self._dump_index = 0
+        if self.dump_dir is not None:
+            os.makedirs(self.dump_dir, exist_ok=True)
+            self._dump(graph, "input")
+        if self.verify_each:
+            self._verify(graph, "the input, before any pass")
+        start = time.perf_counter()
+        changed = False
+        for p in self.passes:
+            changed |= self._run_one(p, graph)
+        total = time.perf_counter() - start
+        if self.timing:
+            self._stream().write(self.timing_report(total))
+        return changed
+
+    def _stream(self) -> TextIO:
+        return self.out if self.out is not None else sys.stderr
+
+    def _run_one(self, p: Pass, graph: Graph) -> bool:
+        if self.print_before_all or p.name in self.print_ir_before:
+            self._print(graph, "Before", p.name)
+        slot = self._timing_slot(p)
+        start = time.perf_counter()
+        if isinstance(p, PassGroup):
+            self._depth += 1
+            try:
+                changed = bool(p.run_nested(graph, self._run_one))
+            finally:
+                self._depth -= 1
+        else:
+            changed = bool(p.run(graph))
+        name, seconds = self.timings[slot]
+        self.timings[slot] = (name, seconds + time.perf_counter() - start)
+        if self.verify_each:
+            self._verify(graph, f"pass '{p.name}'")
+        if self.print_after_all or p.name in self.print_ir_after:
+            self._print(graph, "After", p.name)
+        if self.dump_dir is not None:
+            self._dump(graph, f"after_{p.name}")
+        return changed
+
+    def _timing_slot(self, p: Pass) -> int:
+        slot = self._timing_slots.get(id(p))
+        if slot is None:
+            slot = self._timing_slots[id(p)] = len(self.timings)
+            self.timings.append(("  " * self._depth + p.name, 0.0))
+        return slot
+
+    def _verify(self, graph: Graph, after: str) -> None:
+        from qcompiler.verifier import verify
+
+        try:
+            verify(graph)
+        except VerificationError as error:
+            where = after if after.startswith("the input") else f"after {after}"
+            raise VerificationError(f"IR is invalid {where}: {error.message}", error.location) from None
+
+    def _print(self, graph: Graph, when: str, pass_name: str) -> None:
+        text = self.printer(graph)
+        stream = self._stream()
+        stream.write(ir_dump_header(when, pass_name) + "\n")
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.write("\n")
+
+    def _dump(self, graph: Graph, label: str) -> None:
+        from qcompiler.fileio import atomic_write_text
+
+        assert self.dump_dir is not None
+        path = os.path.join(self.dump_dir, f"{self._dump_index:03d}_{label}.qir")
+        self._dump_index += 1
+        text = self.printer(graph)
+        atomic_write_text(path, text if text.endswith("\n") else text + "\n")
+
+    def timing_report(self, total: Optional[float] = None) -> str:
+        """An MLIR-style execution time report of the last run: wall time and share of the total per pass."""
+        if total is None:
+            total = sum(seconds for name, seconds in self.timings if not name.startswith(" "))
+        rule = "===" + "-" * 73 + "==="
+        lines = [rule, "Execution time report".center(len(rule)).rstrip(), rule,
+                 f"  Total Execution Time: {total:.4f} seconds", "", "  ----Wall Time----  ----Name----"]
+        for name, seconds in self.timings:
+            share = 100.0 * seconds / total if total > 0 else 0.0
+            lines.append(f"  {seconds:8.4f} ({share:5.1f}%)  {name}")
+        lines.append(f"  {total:8.4f} (100.0%)  Total")
+        return "\n".join(lines) + "\n"

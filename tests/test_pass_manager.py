@@ -1,0 +1,341 @@
+"""Pass registration, pipeline strings and their errors, the instrumented PassManager, and plugins."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import ClassVar, Literal, Optional
+
+import numpy as np
+import pytest
+
+from qcompiler.errors import QCompilerError, VerificationError
+from qcompiler.interpreter import run
+from qcompiler.ir import Graph
+from qcompiler.pass_manager import (FixedPoint, Pass, PassManager, PipelineError, get_pass, load_entry_point_passes,
+                                    load_pass_plugin, parse_pipeline, pipeline_text, register_pass,
+                                    register_pipeline, registered_passes, registered_pipelines)
+from qcompiler.pass_manager import registry as pass_registry
+from qcompiler.types import TensorType
+
+F32 = TensorType((2, 3), "f32")
+
+
+class Mode(Enum):
+    """Test enum option."""
+
+    FAST = "fast"
+    EXACT = "exact"
+
+
+@register_pass
+@dataclass
+class Configurable(Pass):
+    """A test pass with one option of every supported type."""
+
+    name: ClassVar[str] = "test-configurable"
+    flag: bool = False
+    count: int = 1
+    ratio: float = 0.5
+    label: str = "x"
+    exclude: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    limit: Optional[int] = None
+    mode: Literal["int8", "int16x8"] = "int8"
+    speed: Mode = Mode.FAST
+
+    def run(self, graph: Graph) -> bool:
+        return False
+
+
+@register_pass("test-threshold")
+def threshold_pass(graph: Graph, threshold: float = 0.1, names: list[str] = ["a"]) -> bool:  # noqa: B006
+    """A function pass: records its options on the graph."""
+    graph.attrs["seen"] = (threshold, list(names))
+    return True
+
+
+@register_pass
+def sample_bare_pass(graph: Graph) -> bool:
+    """Named after the function."""
+    return False
+
+
+@register_pass
+@dataclass
+class NegateAll(Pass):
+    """Counts its runs on the graph and changes it a fixed number of times."""
+
+    name: ClassVar[str] = "test-countdown"
+
+    def run(self, graph: Graph) -> bool:
+        left = graph.attrs.get("countdown", 0)
+        graph.attrs["runs"] = graph.attrs.get("runs", 0) + 1
+        if left > 0:
+            graph.attrs["countdown"] = left - 1
+            return True
+        return False
+
+
+@register_pass
+@dataclass
+class BreakIR(Pass):
+    """Deliberately breaks the IR: makes the graph output a value of an erased op."""
+
+    name: ClassVar[str] = "test-break-ir"
+
+    def run(self, graph: Graph) -> bool:
+        op = graph.first
+        graph.set_outputs([op.result], ["y"])
+        graph._unlink(op)  # leaves the op's result referenced: the verifier must notice
+        op.graph = None
+        return True
+
+
+@register_pass
+@dataclass
+class FailWithLoc(Pass):
+    """Raises a user error located at the first op."""
+
+    name: ClassVar[str] = "test-fail"
+
+    def run(self, graph: Graph) -> bool:
+        raise QCompilerError("cannot handle this", graph.first.loc)
+
+
+register_pipeline("test-named", "test-configurable{count=2},dce", doc="a named test pipeline")
+register_pipeline("test-repeat", "test-countdown,dce", doc="repeat", fixed_point=True, max_iterations=5)
+
+
+def small_graph() -> Graph:
+    graph = Graph()
+    x = graph.add_input("x", F32)
+    a = graph.create("onnx.Neg", [x], loc="node_a", result_types=[F32]).result
+    graph.create("onnx.Abs", [a], loc="dead", result_types=[F32])
+    graph.set_outputs([a], ["y"])
+    return graph
+
+
+def fake_printer(graph: Graph) -> str:
+    return "ops: " + " ".join(op.kind for op in graph)
+
+
+# -- registration -------------------------------------------------------------------------------
+def test_class_and_function_registration() -> None:
+    passes = registered_passes()
+    assert passes["test-configurable"] is Configurable
+    assert passes["test-threshold"] is threshold_pass.pass_class
+    assert "sample-bare-pass" in passes
+    assert "dce" in passes and "fixed-point" in passes
+    assert get_pass("test-threshold").summary() == "A function pass: records its options on the graph."
+    assert [o.name for o in get_pass("test-threshold").options()] == ["threshold", "names"]
+    graph = small_graph()
+    assert threshold_pass(graph, 0.3) and graph.attrs["seen"] == (0.3, ["a"])  # still a plain function
+
+
+def test_registering_a_name_twice_fails_unless_same_object() -> None:
+    register_pass(Configurable)  # same object: fine
+    with pytest.raises(QCompilerError, match="'test-configurable' is already registered"):
+        @register_pass
+        @dataclass
+        class Other(Pass):
+            """Clashes."""
+
+            name: ClassVar[str] = "test-configurable"
+
+
+def test_bad_registrations() -> None:
+    with pytest.raises(QCompilerError, match="type annotation"):
+        register_pass("test-unannotated")(lambda graph, x=1: False)
+    with pytest.raises(QCompilerError, match="name"):
+        register_pass("bad name!")(lambda graph: False)
+    with pytest.raises(QCompilerError, match="cannot spell"):
+        @register_pass
+        @dataclass
+        class BadOption(Pass):
+            """Unparseable option type."""
+
+            name: ClassVar[str] = "test-bad-option"
+            table: dict = field(default_factory=dict)
+    assert "test-bad-option" not in registered_passes()
+
+
+# -- pipeline parsing -----------------------------------------------------------------------------
+def test_options_parse_by_type() -> None:
+    (p,) = parse_pipeline("test-configurable{flag=true count=0x10 ratio=2.5e-1 label=hello exclude=a,b "
+                          "sizes={1,2,3} limit=7 mode=int16x8 speed=exact}")
+    assert p == Configurable(True, 16, 0.25, "hello", ["a", "b"], [1, 2, 3], 7, "int16x8", Mode.EXACT)
+    (p,) = parse_pipeline("test-configurable{flag=0 limit=none per_channel_alias_is_not_here=1}".replace(
+        " per_channel_alias_is_not_here=1", ""))
+    assert p.flag is False and p.limit is None
+    (p,) = parse_pipeline("test-configurable{label='with space, and comma' exclude={}}")
+    assert p.label == "with space, and comma" and p.exclude == []
+
+
+def test_function_pass_options_and_underscore_spelling() -> None:
+    (p,) = parse_pipeline("test-threshold{threshold=0.75 names=p,q}")
+    graph = small_graph()
+    assert p.run(graph) and graph.attrs["seen"] == (0.75, ["p", "q"])
+
+
+def test_pipeline_text_round_trips() -> None:
+    text = "test-configurable{flag=true exclude=a,b mode=int16x8},dce,fixed-point{max-iterations=3}(dce,test-threshold)"
+    passes = parse_pipeline(text)
+    assert parse_pipeline(pipeline_text(passes)) == passes
+    assert pipeline_text(passes).startswith("test-configurable{flag=true exclude=a,b mode=int16x8},dce,fixed-point")
+
+
+def test_nested_groups_and_named_pipelines() -> None:
+    passes = parse_pipeline(" dce , fixed-point{max-iterations=4}( test-named , fixed-point(dce) ), test-repeat ")
+    assert [p.name for p in passes] == ["dce", "fixed-point", "fixed-point"]
+    outer = passes[1]
+    assert outer.max_iterations == 4
+    assert [p.name for p in outer.passes] == ["test-configurable", "dce", "fixed-point"]
+    assert outer.passes[0].count == 2
+    repeat = passes[2]
+    assert isinstance(repeat, FixedPoint) and repeat.max_iterations == 5
+    assert [p.name for p in repeat.passes] == ["test-countdown", "dce"]
+    assert registered_pipelines()["test-named"].doc == "a named test pipeline"
+    assert parse_pipeline("") == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("dcee", r"unknown pass 'dcee'; did you mean 'dce'"),
+    ("test-configurabel{count=1}", r"did you mean 'test-configurable'"),
+    ("test-configurable{cont=1}", r"has no option 'cont' \(its options: flag: bool, count: int, ratio: float"),
+    ("test-configurable{count=many}", r"option 'count' expects int, got 'many'"),
+    ("test-configurable{flag=maybe}", r"option 'flag' expects bool, got 'maybe'"),
+    ("test-configurable{ratio=x}", r"option 'ratio' expects float"),
+    ("test-configurable{sizes=1,b}", r"option 'sizes' expects list\[int\]"),
+    ("test-configurable{mode=int4}", r"option 'mode' expects one of int8\|int16x8"),
+    ("test-configurable{limit=lots}", r"option 'limit' expects int or none"),
+    ("test-configurable{count=1 count=2}", r"option 'count' of 'test-configurable' is given twice"),
+    ("test-configurable{count}", r"option 'count' of 'test-configurable' needs a value"),
+    ("test-configurable{count=1", r"missing '}' after the options"),
+    ("dce,,dce", r"column 5: expected a pass name, found ','"),
+    ("dce dce", r"expected ',' or the end, found 'd'"),
+    ("dce(dce)", r"pass 'dce' does not take nested passes"),
+    ("fixed-point", r"pass 'fixed-point' needs nested passes"),
+    ("fixed-point(dce", r"expected ',' or '\)', found the end"),
+    ("test-named{x=1}", r"'test-named' is a named pipeline; it takes no options"),
+    ("test-configurable{label='open}", r"unterminated '-quoted value"),
+])
+def test_pipeline_errors_are_one_line(text: str, message: str) -> None:
+    with pytest.raises(PipelineError, match=message) as info:
+        parse_pipeline(text)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, QCompilerError)
+
+
+def test_named_pipeline_cycle_is_an_error() -> None:
+    register_pipeline("test-cycle-a", "dce,test-cycle-b")
+    register_pipeline("test-cycle-b", "test-cycle-a")
+    with pytest.raises(PipelineError, match="refers to itself"):
+        parse_pipeline("test-cycle-a")
+
+
+def test_required_option() -> None:
+    @register_pass("test-required")
+    def needs(graph: Graph, level: int) -> bool:
+        """Needs a level."""
+        return False
+
+    with pytest.raises(PipelineError, match="needs the option\\(s\\) level"):
+        parse_pipeline("test-required")
+    assert parse_pipeline("test-required{level=3}")[0].level == 3
+
+
+# -- the pass manager ----------------------------------------------------------------------------
+def test_run_changes_and_keeps_meaning() -> None:
+    graph = small_graph()
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    before = run(graph, {"x": x})
+    pm = PassManager("dce", verify_each=True)
+    assert pm.run(graph)
+    assert [op.kind for op in graph] == ["onnx.Neg"]
+    np.testing.assert_array_equal(run(graph, {"x": x})["y"], before["y"])
+    assert not pm.run(graph)
+
+
+def test_print_after_all_and_before_named() -> None:
+    out = io.StringIO()
+    pm = PassManager([get_pass("dce")()], print_after_all=True, print_ir_before=["dce"], printer=fake_printer,
+                     out=out)
+    pm.run(small_graph())
+    assert out.getvalue() == (
+        "// -----// IR Dump Before dce //----- //\nops: onnx.Neg onnx.Abs\n\n"
+        "// -----// IR Dump After dce //----- //\nops: onnx.Neg\n\n")
+
+
+def test_print_names_are_checked() -> None:
+    with pytest.raises(PipelineError, match="did you mean 'dce'"):
+        PassManager("dce", print_ir_after=["dec"])
+
+
+def test_dump_dir_numbered_files(tmp_path: Path) -> None:
+    pm = PassManager("test-configurable,dce,fixed-point(dce)", dump_dir=tmp_path / "dumps", printer=fake_printer)
+    pm.run(small_graph())
+    files = sorted(p.name for p in (tmp_path / "dumps").iterdir())
+    assert files == ["000_input.qir", "001_after_test-configurable.qir", "002_after_dce.qir",
+                     "003_after_dce.qir", "004_after_fixed-point.qir"]
+    assert (tmp_path / "dumps" / "000_input.qir").read_text() == "ops: onnx.Neg onnx.Abs\n"
+    assert (tmp_path / "dumps" / "002_after_dce.qir").read_text() == "ops: onnx.Neg\n"
+
+
+def test_timing_table_and_timings() -> None:
+    out = io.StringIO()
+    pm = PassManager("dce,fixed-point(test-countdown,dce)", timing=True, out=out)
+    graph = small_graph()
+    graph.attrs["countdown"] = 2
+    pm.run(graph)
+    assert [name for name, _ in pm.timings] == ["dce", "fixed-point", "  test-countdown", "  dce"]
+    assert all(seconds >= 0 for _, seconds in pm.timings)
+    report = out.getvalue()
+    assert "Execution time report" in report and "Total Execution Time:" in report
+    assert "----Wall Time----  ----Name----" in report
+    lines = report.splitlines()
+    assert lines[-1].endswith("(100.0%)  Total")
+    assert any(line.endswith("%)    test-countdown") for line in lines)
+
+
+def test_verify_each_names_the_breaking_pass() -> None:
+    pm = PassManager("dce,test-break-ir,dce", verify_each=True)
+    with pytest.raises(VerificationError, match="IR is invalid after pass 'test-break-ir'"):
+        pm.run(small_graph())
+    # without verification the broken pass goes unnoticed by the manager
+    PassManager("test-break-ir").run(small_graph())
+
+
+def test_verify_each_checks_the_input() -> None:
+    graph = small_graph()
+    graph.first.set_operand(0, graph.first.result)  # uses itself: not in topological order
+    with pytest.raises(VerificationError, match="before any pass"):
+        PassManager("dce", verify_each=True).run(graph)
+
+
+def test_pass_errors_propagate_with_their_location() -> None:
+    with pytest.raises(QCompilerError) as info:
+        PassManager("dce,test-fail").run(small_graph())
+    assert info.value.location == "node_a"
+    assert str(info.value) == "node_a: cannot handle this"
+
+
+def test_fixed_point_runs_until_nothing_changes() -> None:
+    graph = small_graph()
+    graph.attrs["countdown"] = 3
+    assert PassManager("test-repeat").run(graph)
+    assert graph.attrs["runs"] == 4  # three changing rounds and one quiet round
+
+
+def test_fixed_point_non_convergence() -> None:
+    graph = small_graph()
+    graph.attrs["countdown"] = 100
+    with pytest.raises(QCompilerError, match=r"did not converge in 2 iteration\(s\); still changing the graph: "
+                                             r"test-countdown"):
+        PassManager("fixed-point{max-iterations=2}(test-countdown,dce)").run(graph)
+    graph.attrs["countdown"] = 100
+    with pytest.raises(QCompilerError, match="did not converge"):
+        FixedPoint(passes=[NegateAll()], max_iterations=3).run(graph)  # also outside the manager

@@ -1,0 +1,315 @@
+"""The greedy rewrite driver and the Rewriter: results checked with the reference interpreter."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from qcompiler.errors import QCompilerError
+from qcompiler.interpreter import run
+from qcompiler.ir import Graph, Op
+from qcompiler.rewrite import (ConvergenceError, RewritePattern, Rewriter, apply_patterns, has_side_effects,
+                               is_trivially_dead)
+from qcompiler.types import TensorType
+from qcompiler.verifier import verify
+
+F32 = TensorType((2, 3), "f32")
+X = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+
+
+def neg_chain(length: int) -> Graph:
+    """x -> Neg -> Neg -> ... (``length`` ops), returned."""
+    graph = Graph()
+    value = graph.add_input("x", F32)
+    for _ in range(length):
+        value = graph.create("onnx.Neg", [value], result_types=[F32]).result
+    graph.set_outputs([value], ["y"])
+    return graph
+
+
+class CancelDoubleNeg(RewritePattern):
+    """Neg(Neg(x)) -> x."""
+
+    root = "onnx.Neg"
+
+    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+        inner = op.operand(0).producer
+        if inner is None or inner.kind != "onnx.Neg":
+            return False
+        rw.replace(op, inner.operand(0))
+        return True
+
+
+class AddZero(RewritePattern):
+    """Add(x, 0) -> x when the shapes agree."""
+
+    root = "onnx.Add"
+
+    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+        zero = op.operand(1).const_value
+        if zero is None or np.any(zero) or op.operand(0).type != op.result.type:
+            return False
+        rw.replace(op, op.operand(0))
+        return True
+
+
+class SubToAddNeg(RewritePattern):
+    """Sub(a, b) -> Add(a, Neg(b)): creates ops, which the driver must visit."""
+
+    root = "onnx.Sub"
+
+    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+        neg = rw.create("onnx.Neg", [op.operand(1)], result_types=[op.operand(1).type])
+        add = rw.create("onnx.Add", [op.operand(0), neg.result], result_types=[op.result.type])
+        rw.replace(op, add.result)
+        return True
+
+
+def outputs(graph: Graph) -> dict[str, np.ndarray]:
+    return run(graph, {"x": X})
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 10])
+def test_double_negation_cancels_and_keeps_meaning(length: int) -> None:
+    graph = neg_chain(length)
+    expected = outputs(graph)
+    changed = apply_patterns(graph, [CancelDoubleNeg()])
+    verify(graph)
+    assert changed == (length >= 2)
+    assert len(graph.ops_of_kind("onnx.Neg")) == length % 2
+    np.testing.assert_array_equal(outputs(graph)["y"], expected["y"])
+
+
+def test_add_zero_chain_folds_and_dead_constants_go() -> None:
+    graph = Graph()
+    value = graph.add_input("x", F32)
+    for i in range(50):
+        zero = graph.const(np.zeros((2, 3), np.float32))
+        value = graph.create("onnx.Add", [value, zero], result_types=[F32]).result
+        if i == 25:
+            value = graph.create("onnx.Add", [value, graph.const(np.ones((2, 3), np.float32))],
+                                 result_types=[F32]).result
+    graph.set_outputs([value], ["y"])
+    expected = outputs(graph)
+    assert apply_patterns(graph, [AddZero()])
+    verify(graph)
+    assert [op.kind for op in graph] == ["const", "onnx.Add"]
+    np.testing.assert_array_equal(outputs(graph)["y"], expected["y"])
+
+
+def test_created_ops_are_visited_by_other_patterns() -> None:
+    graph = Graph()
+    x = graph.add_input("x", F32)
+    neg = graph.create("onnx.Neg", [x], result_types=[F32]).result
+    sub = graph.create("onnx.Sub", [x, neg], loc="my_sub", result_types=[F32]).result  # x - (-x) = 2x
+    graph.set_outputs([sub], ["y"])
+    expected = outputs(graph)
+    apply_patterns(graph, [SubToAddNeg(), CancelDoubleNeg()])
+    verify(graph)
+    kinds = [op.kind for op in graph]
+    assert kinds == ["onnx.Add"]  # Neg(Neg(x)) created by the rewrite cancelled; the old Neg died
+    assert graph.ops[0].loc == "my_sub"  # new ops keep the rewritten op's location
+    np.testing.assert_array_equal(outputs(graph)["y"], expected["y"])
+
+
+def test_graph_outputs_and_inputs_survive() -> None:
+    graph = Graph()
+    x = graph.add_input("x", F32)
+    graph.add_input("unused", F32)
+    a = graph.create("onnx.Neg", [x], result_types=[F32]).result
+    b = graph.create("onnx.Neg", [a], result_types=[F32]).result
+    graph.set_outputs([a, b], ["a", "b"])
+    apply_patterns(graph, [CancelDoubleNeg()])
+    verify(graph)
+    assert len(graph.inputs) == 2
+    assert graph.outputs[0] is a and graph.outputs[1] is x
+    assert len(graph.ops_of_kind("onnx.Neg")) == 1
+
+
+def test_no_pattern_matches_returns_false_and_leaves_graph_alone() -> None:
+    graph = neg_chain(1)
+    before = graph.ops
+    assert not apply_patterns(graph, [AddZero()])
+    assert graph.ops == before
+
+
+def test_dispatch_by_root_kind() -> None:
+    seen: list[str] = []
+
+    class Spy(RewritePattern):
+        root = ("onnx.Add", "onnx.Mul")
+
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            seen.append(op.kind)
+            return False
+
+    class Everything(RewritePattern):
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            seen.append("*" + op.kind)
+            return False
+
+    graph = Graph()
+    x = graph.add_input("x", F32)
+    a = graph.create("onnx.Neg", [x], result_types=[F32]).result
+    b = graph.create("onnx.Mul", [a, x], result_types=[F32]).result
+    graph.set_outputs([b], ["y"])
+    apply_patterns(graph, [Spy(), Everything()])
+    assert seen == ["*onnx.Neg", "onnx.Mul", "*onnx.Mul"]
+
+
+def test_higher_benefit_first() -> None:
+    order: list[str] = []
+
+    def make(tag: str, benefit: int) -> RewritePattern:
+        class Tagged(RewritePattern):
+            root = "onnx.Neg"
+
+            def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+                order.append(tag)
+                return False
+
+        Tagged.benefit = benefit
+        return Tagged()
+
+    apply_patterns(neg_chain(1), [make("low", 1), make("high", 5)])
+    assert order == ["high", "low"]
+
+
+def test_non_convergence_names_the_pattern() -> None:
+    class Flip(RewritePattern):
+        """Replaces Neg by a fresh Neg forever."""
+
+        root = "onnx.Neg"
+
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            rw.replace_with_op(op, "onnx.Neg", [op.operand(0)], result_types=[op.result.type])
+            return True
+
+    with pytest.raises(ConvergenceError, match="Flip"):
+        apply_patterns(neg_chain(3), [Flip()], max_iterations=2)
+
+
+def test_pattern_that_changes_but_returns_false_is_caught() -> None:
+    class Liar(RewritePattern):
+        root = "onnx.Neg"
+
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            rw.const(np.zeros(1, np.float32))
+            return False
+
+    with pytest.raises(QCompilerError, match="Liar changed the graph but returned False"):
+        apply_patterns(neg_chain(1), [Liar()])
+
+
+def test_in_place_modification_revisits_and_frees_old_operands() -> None:
+    class AddToMul(RewritePattern):
+        """Add(x, c) -> Mul(x, c) in place, swapping the constant for a fresh one."""
+
+        root = "onnx.Add"
+
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            op.kind = "onnx.Mul"
+            rw.set_operand(op, 1, rw.const(np.full((2, 3), 3.0, np.float32)))
+            return True
+
+    graph = Graph()
+    x = graph.add_input("x", F32)
+    two = graph.const(np.full((2, 3), 2.0, np.float32))
+    y = graph.create("onnx.Add", [x, two], result_types=[F32]).result
+    graph.set_outputs([y], ["y"])
+    apply_patterns(graph, [AddToMul()])
+    verify(graph)
+    assert [op.kind for op in graph] == ["const", "onnx.Mul"]
+    np.testing.assert_array_equal(outputs(graph)["y"], X * 3)
+
+
+def test_inserting_after_and_replace_value() -> None:
+    class DoubleOutput(RewritePattern):
+        """Neg(x) -> Neg(x) * 2 for its users, built after the Neg."""
+
+        root = "onnx.Neg"
+
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            if op.attrs.get("done"):
+                return False
+            op.attrs["done"] = 1
+            with rw.inserting_after(op):
+                two = rw.const(np.full((2, 3), 2.0, np.float32))
+                mul = rw.create("onnx.Mul", [op.result, two], result_types=[F32])
+            users = [u for u in op.result.uses if u.op is not mul]
+            for use in users:
+                rw.set_operand(use.op, use.index, mul.result)
+            rw.modified(op)
+            return True
+
+    graph = neg_chain(1)
+    apply_patterns(graph, [DoubleOutput()])
+    verify(graph)
+    assert [op.kind for op in graph] == ["onnx.Neg", "const", "onnx.Mul"]
+    np.testing.assert_array_equal(outputs(graph)["y"], -X * 2)
+
+
+def test_dead_code_is_erased_but_side_effects_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = Graph()
+    x = graph.add_input("x", F32)
+    graph.create("onnx.Neg", [x], result_types=[F32])  # unused
+    kept = graph.create("onnx.Abs", [x], result_types=[F32])
+    graph.set_outputs([x], ["y"])
+    from qcompiler.ops.registry import lookup_op_def
+    import qcompiler.rewrite as rewrite
+
+    monkeypatch.setattr(rewrite, "_SIDE_EFFECTS", {})
+    monkeypatch.setattr(lookup_op_def("onnx.Abs"), "has_side_effects", True, raising=False)
+    assert has_side_effects(kept)
+    assert apply_patterns(graph, [])
+    assert [op.kind for op in graph] == ["onnx.Abs"]
+    assert not is_trivially_dead(kept)
+
+
+def test_unknown_ops_count_as_effectful() -> None:
+    graph = Graph()
+    x = graph.add_input("x", F32)
+    op = graph.create("mystery.op", [x], result_types=[F32])
+    graph.set_outputs([x], ["y"])
+    assert has_side_effects(op)
+    apply_patterns(graph, [])
+    assert graph.ops == [op]
+
+
+def test_creating_before_an_erased_op_is_a_clear_error() -> None:
+    class Careless(RewritePattern):
+        root = "onnx.Neg"
+
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            rw.replace(op, op.operand(0))
+            rw.create("onnx.Neg", [op.operand(0)] if op.operands else [], result_types=[F32])
+            return True
+
+    with pytest.raises(QCompilerError, match="erased"):
+        apply_patterns(neg_chain(1), [Careless()])
+
+
+def test_rewriter_outside_the_driver_uses_graph_insertion_point() -> None:
+    graph = neg_chain(1)
+    rw = Rewriter(graph)
+    with graph.inserting_before(graph.first):
+        value = rw.const(np.zeros((2, 3), np.float32), name="z")
+    assert graph.first.result is value
+
+
+def test_visits_are_linear_in_graph_size() -> None:
+    """The driver must not rescan: pattern tries stay proportional to the number of ops."""
+    tries = 0
+
+    class Counting(CancelDoubleNeg):
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            nonlocal tries
+            tries += 1
+            return super().match_and_rewrite(op, rw)
+
+    graph = neg_chain(2001)
+    apply_patterns(graph, [Counting()])
+    assert len(graph) == 1
+    assert tries <= 3 * 2001
