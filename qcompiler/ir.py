@@ -91,6 +91,24 @@ class Value:
             use.op.set_operand(use.index, other)
 
 
+def _remove_use(value: Value, op: "Op", index: int) -> None:
+    """Remove the one use ``(op, index)`` from ``value``'s use list, searching from both ends at once so that
+    erasing the users of a widely shared value (a constant) in order or in reverse order stays cheap."""
+    uses = value.uses
+    low, high = 0, len(uses) - 1
+    while low <= high:
+        use = uses[low]
+        if use.op is op and use.index == index:
+            del uses[low]
+            return
+        use = uses[high]
+        if use.op is op and use.index == index:
+            del uses[high]
+            return
+        low += 1
+        high -= 1
+
+
 class Op:
     """An operation: a dialect-qualified kind, operands, results, attributes and a source location.
 
@@ -151,7 +169,7 @@ class Op:
         if old is value:
             return
         if old is not None:
-            old.uses = [u for u in old.uses if not (u.op is self and u.index == index)]
+            _remove_use(old, self, index)
         self._operands[index] = value
         if value is not None:
             value.uses.append(Use(self, index))
@@ -166,7 +184,7 @@ class Op:
         """Remove every operand (and this op's uses of them)."""
         for index, old in enumerate(self._operands):
             if old is not None:
-                old.uses = [u for u in old.uses if not (u.op is self and u.index == index)]
+                _remove_use(old, self, index)
         self._operands = []
 
     # -- attributes -------------------------------------------------------------------------
