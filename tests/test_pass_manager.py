@@ -339,3 +339,140 @@ def test_fixed_point_non_convergence() -> None:
     graph.attrs["countdown"] = 100
     with pytest.raises(QCompilerError, match="did not converge"):
         FixedPoint(passes=[NegateAll()], max_iterations=3).run(graph)  # also outside the manager
+
+
+# -- plugins --------------------------------------------------------------------------------------
+PLUGIN = '''
+"""A user's plugin: one class pass and one function pass."""
+from dataclasses import dataclass
+from typing import ClassVar
+from qcompiler.pass_manager import Pass, register_pass
+
+@register_pass
+@dataclass
+class Mark(Pass):
+    """Marks the graph."""
+    name: ClassVar[str] = "{prefix}-mark"
+    value: int = 1
+    def run(self, graph) -> bool:
+        graph.attrs["mark"] = self.value
+        return True
+
+@register_pass("{prefix}-scale")
+def scale(graph, factor: float = 2.0) -> bool:
+    """Records a factor."""
+    graph.attrs["factor"] = factor
+    return True
+'''
+
+
+def write_plugin(folder: Path, prefix: str, body: str = PLUGIN, filename: str = "passes.py") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / filename
+    path.write_text(textwrap.dedent(body).replace("{prefix}", prefix))
+    return path
+
+
+def test_plugin_passes_are_first_class(tmp_path: Path) -> None:
+    path = write_plugin(tmp_path / "one", "plug")
+    module = load_pass_plugin(path)
+    assert load_pass_plugin(str(path)) is module  # loading again is a no-op
+    assert {"plug-mark", "plug-scale"} <= set(registered_passes())
+    out = io.StringIO()
+    graph = small_graph()
+    pm = PassManager("plug-mark{value=7},plug-scale{factor=0.5}", print_after_all=True, timing=True,
+                     printer=fake_printer, out=out)
+    assert pm.run(graph)
+    assert graph.attrs["mark"] == 7 and graph.attrs["factor"] == 0.5
+    assert "// -----// IR Dump After plug-scale //----- //" in out.getvalue()
+    assert [name for name, _ in pm.timings] == ["plug-mark", "plug-scale"]
+    assert get_pass("plug-mark").summary() == "Marks the graph."
+
+
+def test_two_plugins_with_the_same_file_name_do_not_collide(tmp_path: Path) -> None:
+    first = load_pass_plugin(write_plugin(tmp_path / "a", "plug-a"))
+    second = load_pass_plugin(write_plugin(tmp_path / "b", "plug-b"))
+    assert first is not second and first.__name__ != second.__name__
+    assert {"plug-a-mark", "plug-b-mark"} <= set(registered_passes())
+
+
+def test_plugin_registering_a_taken_name_fails(tmp_path: Path) -> None:
+    load_pass_plugin(write_plugin(tmp_path / "c", "plug-c"))
+    clash = write_plugin(tmp_path / "d", "plug-c")
+    with pytest.raises(QCompilerError, match=r"passes\.py: pass 'plug-c-mark' is already registered"):
+        load_pass_plugin(clash)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("def broken(:\n", r"syntax error at line 1"),
+    ("raise RuntimeError('boom')\n", r"failed to import: RuntimeError: boom"),
+    ("import no_such_module_for_qcompiler\n", r"failed to import: ModuleNotFoundError"),
+])
+def test_plugin_errors_name_the_file(tmp_path: Path, body: str, message: str) -> None:
+    path = write_plugin(tmp_path, "x", body, filename="bad_plugin.py")
+    with pytest.raises(QCompilerError, match=message) as info:
+        load_pass_plugin(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_plugin_file(tmp_path: Path) -> None:
+    with pytest.raises(QCompilerError, match=r"nothere\.py: no such file"):
+        load_pass_plugin(tmp_path / "nothere.py")
+
+
+class FakeEntryPoint:
+    """Stands in for ``importlib.metadata.EntryPoint`` (name, value, load)."""
+
+    def __init__(self, name: str, value: str, target: object) -> None:
+        self.name, self.value, self.group = name, value, "qcompiler.passes"
+        self._target = target
+
+    def load(self) -> object:
+        if isinstance(self._target, Exception):
+            raise self._target
+        return self._target
+
+
+class FakeEntryPoints(list):
+    def select(self, group: str) -> list:
+        return [ep for ep in self if ep.group == group]
+
+
+def test_entry_point_passes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    module = load_pass_plugin(write_plugin(tmp_path / "ep", "ep"))
+
+    def ep_function(graph: Graph, level: int = 1) -> bool:
+        """An entry point that is a plain function."""
+        graph.attrs["level"] = level
+        return True
+
+    @dataclass
+    class EpClass(Pass):
+        """An entry point that is an unregistered pass class."""
+
+        name: ClassVar[str] = "ep-class"
+
+        def run(self, graph: Graph) -> bool:
+            return False
+
+    points = FakeEntryPoints([FakeEntryPoint("ep-func", "pkg:ep_function", ep_function),
+                              FakeEntryPoint("ep-module", "pkg.passes", module),
+                              FakeEntryPoint("ep-class", "pkg:EpClass", EpClass)])
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda: points)
+    try:
+        assert load_entry_point_passes() == ["ep-class", "ep-func", "ep-module"]
+        assert load_entry_point_passes() == ["ep-class", "ep-func", "ep-module"]  # idempotent
+        graph = small_graph()
+        PassManager("ep-func{level=4},ep-class,ep-mark").run(graph)
+        assert graph.attrs["level"] == 4 and graph.attrs["mark"] == 1
+    finally:
+        pass_registry.unregister("ep-func")
+        pass_registry.unregister("ep-class")
+
+
+def test_entry_point_that_fails_to_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    points = FakeEntryPoints([FakeEntryPoint("broken", "broken_pkg:passes", ImportError("no module broken_pkg"))])
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda: points)
+    with pytest.raises(QCompilerError, match=r"pass entry point 'broken' \(broken_pkg:passes\) failed to load: "
+                                             r"ImportError: no module broken_pkg"):
+        load_entry_point_passes()
