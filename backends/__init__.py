@@ -1,0 +1,1 @@
+"""Backends: lowerings and emitters (tflite/, mcu/, hexagon/), imported as ``qcompiler.backends``."""
