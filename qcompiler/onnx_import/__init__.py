@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from qcompiler.ir import Graph
-from qcompiler.onnx_import.builder import UnsupportedOnnxOpsError, node_location
+from qcompiler.onnx_import.builder import UnsupportedOnnxOpsError, build_graph, node_location
 from qcompiler.onnx_import.loading import MIN_OPSET, ModelSource, load_model
 from qcompiler.onnx_import.shapes import InputShapes
 
@@ -22,6 +22,3 @@ def import_onnx(source: ModelSource, *, input_shapes: Optional[InputShapes] = No
     Raises ``ModelImportError`` (or its subclass ``UnsupportedOnnxOpsError``) with a one-line message.
     """
     return build_graph(load_model(source), input_shapes)
-
-
-from qcompiler.onnx_import.builder import build_graph  # noqa: E402  (kept below the public function)

@@ -16,7 +16,8 @@ from qcompiler.errors import ModelImportError, QCompilerError, UnsupportedOpErro
 from qcompiler.ir import Graph, Op, Value
 from qcompiler.onnx_convert import attribute_to_python, element_from_onnx, schema_for
 from qcompiler.onnx_import.loading import LoadedModel, one_line
-from qcompiler.onnx_import.shapes import InputShapes, better_type, infer_model_types, is_complete, tensor_type_of
+from qcompiler.onnx_import.shapes import (InputShapes, ModelTypes, better_type, infer_model_types, is_complete,
+                                          tensor_type_of)
 from qcompiler.ops.onnx_dialect import supported_onnx_ops
 from qcompiler.ops.registry import evaluate_op, infer_result_types
 from qcompiler.types import TensorType
@@ -127,11 +128,14 @@ def _in_order(nodes: list[tuple[int, onnx.NodeProto]], available: set[str]) -> b
 class _Builder:
     """Adds ONNX initializers, inputs and nodes to a graph, keeping a map from tensor names to values."""
 
-    def __init__(self, graph: Graph, types: dict[str, TensorType], origin: str) -> None:
+    def __init__(self, graph: Graph, types: ModelTypes, origin: str) -> None:
         self.graph = graph
-        self.types = types
+        self.model_types = types
+        self.types = types.types
         self.origin = origin
         self.values: dict[str, Value] = {}
+        self.constant: dict[int, bool] = {}  # value id -> computed from constants only
+        self.folded: dict[int, Optional[list[np.ndarray]]] = {}  # op id -> results evaluated at import
 
     def _define(self, name: str, value: Value, loc: str) -> None:
         if name in self.values:
@@ -192,26 +196,55 @@ class _Builder:
                 self._define(name, value, loc)
 
     def _complete_types(self, op: Op, known: list[Optional[TensorType]]) -> None:
-        """Fill types shape inference left open: the op's own inference, else evaluation of constant operands."""
+        """Fill types shape inference left open: the op's own inference, then the schema's element type, and
+        last, when every operand is constant (directly or through constant ops), evaluation of the op."""
         try:
-            inferred = infer_result_types(op)
+            inferred = [self.model_types.normalize(t) for t in infer_result_types(op)]
         except QCompilerError:
             inferred = []
         best = [better_type(k, i) for k, i in zip(known, inferred)] if len(inferred) == len(known) else known
-        if not all(is_complete(t) for t in best) and all(v is None or v.is_const for v in op.operands):
-            for value, t in zip(op.results, best):
-                if t is not None:
-                    value.type = t
-            try:
-                arrays = evaluate_op(op, [None if v is None else v.const_value for v in op.operands])
+        best = [t if t is not None else _element_from_schema(op, i) for i, t in enumerate(best)]
+        for value, t in zip(op.results, best):
+            if t is not None:
+                value.type = t
+        if not all(is_complete(t) for t in best) and all(t is not None for t in best):
+            arrays = self._evaluate(op)
+            if arrays is not None:
                 best = [TensorType.of(a) for a in arrays]
-            except QCompilerError:
-                pass
-        for index, (value, t) in enumerate(zip(op.results, best)):
-            t = t if t is not None else _element_from_schema(op, index)
+        for value, t in zip(op.results, best):
             if t is None:
                 raise ModelImportError(f"cannot infer the type of output '{value.name}'", op.loc)
             value.type = t
+
+    def _is_constant(self, value: Optional[Value]) -> bool:
+        """Whether ``value`` is a const or computed from consts only (memoized; omitted operands count)."""
+        if value is None or value.is_const:
+            return True
+        key = id(value)
+        if key not in self.constant:
+            producer = value.producer
+            self.constant[key] = producer is not None and all(self._is_constant(v) for v in producer.operands)
+        return self.constant[key]
+
+    def _evaluate(self, op: Op) -> Optional[list[np.ndarray]]:
+        """The results of ``op`` when all its operands are constant, evaluating producers as needed."""
+        if not all(self._is_constant(v) for v in op.operands):
+            return None
+        if id(op) not in self.folded:
+            inputs = []
+            for value in op.operands:
+                if value is None or value.is_const:
+                    inputs.append(None if value is None else value.const_value)
+                    continue
+                results = self._evaluate(value.producer)
+                if results is None:
+                    return None
+                inputs.append(results[value.result_index])
+            try:
+                self.folded[id(op)] = evaluate_op(op, inputs)
+            except QCompilerError:
+                self.folded[id(op)] = None
+        return self.folded[id(op)]
 
     def set_outputs(self, graph: onnx.GraphProto) -> None:
         """The graph returns the ONNX outputs, under their ONNX names."""

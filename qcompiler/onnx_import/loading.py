@@ -39,9 +39,10 @@ def load_model(source: ModelSource) -> LoadedModel:
         origin = os.fspath(source)
         model = _read_file(origin)
         base_dir = os.path.dirname(os.path.abspath(origin))
-        for tensor, location in _external_tensors(model):
+        external = list(_external_tensors(model))
+        for tensor, location in external:
             _check_external_location(tensor, location, base_dir, origin)
-        if any(True for _ in _external_tensors(model)):
+        if external:
             try:
                 external_data_helper.load_external_data_for_model(model, base_dir)
             except Exception as error:  # onnx raises OSError, ValueError, onnx.checker errors...

@@ -3,6 +3,7 @@ once on a weight-free skeleton of the model (large initializers become typed inp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -33,8 +34,21 @@ def tensor_type_of(name: str, type_proto: onnx.TypeProto, origin: str) -> Option
         raise ModelImportError(f"tensor '{name}': {error.message}", origin) from None
 
 
-def infer_model_types(model: onnx.ModelProto, input_shapes: Optional[InputShapes], origin: str
-                      ) -> dict[str, TensorType]:
+@dataclass
+class ModelTypes:
+    """What whole-model inference found: ``types`` by tensor name, and the dim symbols the user wrote."""
+
+    types: dict[str, TensorType]
+    user_symbols: set[str]
+
+    def normalize(self, type: Optional[TensorType]) -> Optional[TensorType]:
+        """``type`` with the dims ONNX inference names ``unk__N`` (it could not infer them) made unknown ("?")."""
+        if type is None or type.shape is None:
+            return type
+        return type.with_shape([d if not _is_generated(d, self.user_symbols) else "?" for d in type.shape])
+
+
+def infer_model_types(model: onnx.ModelProto, input_shapes: Optional[InputShapes], origin: str) -> ModelTypes:
     """Types of every tensor ONNX shape inference can type, by name, with ``input_shapes`` applied first."""
     skeleton = _skeleton(model)
     if input_shapes:
@@ -44,15 +58,27 @@ def infer_model_types(model: onnx.ModelProto, input_shapes: Optional[InputShapes
                                                      data_prop=True)
     except Exception as error:  # inference errors come as several exception types
         raise ModelImportError(f"ONNX shape inference failed: {one_line(error)}", origin) from None
+    result = ModelTypes({}, _dim_params(skeleton.graph))
     graph = inferred.graph
-    types: dict[str, TensorType] = {}
     for info in list(graph.input) + list(graph.value_info) + list(graph.output):
         if not info.name or not info.type.WhichOneof("value"):
             continue
-        found = tensor_type_of(info.name, info.type, origin)
+        found = result.normalize(tensor_type_of(info.name, info.type, origin))
         if found is not None:
-            types[info.name] = better_type(types.get(info.name), found)
-    return types
+            result.types[info.name] = better_type(result.types.get(info.name), found)
+    return result
+
+
+def _dim_params(graph: onnx.GraphProto) -> set[str]:
+    symbols = set()
+    for info in list(graph.input) + list(graph.value_info) + list(graph.output):
+        if info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
+            symbols.update(d.dim_param for d in info.type.tensor_type.shape.dim if d.dim_param)
+    return symbols
+
+
+def _is_generated(dim, user_symbols: set[str]) -> bool:
+    return isinstance(dim, str) and dim.startswith("unk__") and dim not in user_symbols
 
 
 def is_complete(type: Optional[TensorType]) -> bool:
