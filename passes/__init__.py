@@ -28,3 +28,7 @@ def load_builtin_passes() -> None:
         except QCompilerError as error:
             _loaded = False
             raise QCompilerError(f"built-in pass module qcompiler.passes.{info.name}: {error}") from None
+        except Exception as error:  # a broken module must not hide which one it is
+            _loaded = False
+            raise QCompilerError(f"built-in pass module qcompiler.passes.{info.name} failed to import: "
+                                 f"{type(error).__name__}: {error}") from error

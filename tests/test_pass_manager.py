@@ -476,3 +476,22 @@ def test_entry_point_that_fails_to_load(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(QCompilerError, match=r"pass entry point 'broken' \(broken_pkg:passes\) failed to load: "
                                              r"ImportError: no module broken_pkg"):
         load_entry_point_passes()
+
+
+def test_dump_dir_with_the_real_printer_parses_back(tmp_path: Path) -> None:
+    from qcompiler.text import parse_graph
+
+    graph = small_graph()
+    PassManager("dce", dump_dir=tmp_path).run(graph)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for name, kinds in (("000_input.qir", ["onnx.Neg", "onnx.Abs"]), ("001_after_dce.qir", ["onnx.Neg"])):
+        dumped = parse_graph((tmp_path / name).read_text())
+        assert [op.kind for op in dumped] == kinds
+        np.testing.assert_array_equal(run(dumped, {"x": x})["y"], -x)
+
+
+def test_dump_dir_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(QCompilerError, match="cannot create the dump folder"):
+        PassManager("dce", dump_dir=blocker / "sub").run(small_graph())

@@ -313,3 +313,97 @@ def test_visits_are_linear_in_graph_size() -> None:
     apply_patterns(graph, [Counting()])
     assert len(graph) == 1
     assert tries <= 3 * 2001
+
+
+class AbsOfAbs(RewritePattern):
+    """Abs(Abs(x)) -> Abs(x)."""
+
+    root = "onnx.Abs"
+
+    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+        inner = op.operand(0).producer
+        if inner is None or inner.kind != "onnx.Abs":
+            return False
+        rw.replace(op, inner.result)
+        return True
+
+
+class AbsOfNeg(RewritePattern):
+    """Abs(Neg(x)) -> Abs(x), edited in place."""
+
+    root = "onnx.Abs"
+    benefit = 2
+
+    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+        inner = op.operand(0).producer
+        if inner is None or inner.kind != "onnx.Neg":
+            return False
+        rw.set_operand(op, 0, inner.operand(0))
+        return True
+
+
+RANDOM_PATTERNS = [CancelDoubleNeg(), AddZero(), SubToAddNeg(), AbsOfAbs(), AbsOfNeg()]
+
+
+def random_graph(seed: int, size: int = 60) -> Graph:
+    """A random DAG of Neg/Abs/Add(·, 0 or c)/Sub over two inputs, with two outputs and some dead ops."""
+    rng = np.random.default_rng(seed)
+    graph = Graph()
+    values = [graph.add_input("x", F32), graph.add_input("w", F32)]
+    for _ in range(size):
+        pick = lambda: values[int(rng.integers(max(0, len(values) - 6), len(values)))]  # noqa: E731
+        kind = ["onnx.Neg", "onnx.Abs", "onnx.Add", "onnx.Sub"][int(rng.integers(4))]
+        if kind == "onnx.Add":
+            scale = float(rng.integers(2))  # zero half of the time
+            constant = graph.const(np.full((2, 3), scale, np.float32))
+            operands = [pick(), constant]
+        elif kind == "onnx.Sub":
+            operands = [pick(), pick()]
+        else:
+            operands = [pick()]
+        values.append(graph.create(kind, operands, loc=f"n{len(values)}", result_types=[F32]).result)
+    graph.set_outputs([values[-1], values[len(values) // 2]], ["y", "z"])
+    return graph
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_graphs_keep_meaning_and_reach_a_fixed_point(seed: int) -> None:
+    graph = random_graph(seed)
+    feeds = {"x": X, "w": X[::-1].copy() * 3}
+    expected = run(graph, feeds)
+    apply_patterns(graph, RANDOM_PATTERNS)
+    verify(graph)
+    got = run(graph, feeds)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-5)
+    assert not apply_patterns(graph, RANDOM_PATTERNS)  # a fixed point: nothing left to rewrite or erase
+    assert not graph.ops_of_kind("onnx.Sub")
+
+
+class ReluToMax(RewritePattern):
+    """Relu(x) -> Max(x, 0), with the result type inferred by ONNX."""
+
+    root = "onnx.Relu"
+
+    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+        zero = rw.const(np.zeros((), dtype=op.operand(0).type.dtype))
+        rw.replace_with_op(op, "onnx.Max", [op.operand(0), zero])
+        return True
+
+
+def test_rewrite_on_an_imported_model_keeps_outputs_and_locations(shared_models_dir) -> None:
+    from qcompiler.onnx_import import import_onnx
+
+    graph = import_onnx(str(shared_models_dir / "digits_cnn.onnx"))
+    relu_locs = [op.loc for op in graph.ops_of_kind("onnx.Relu")]
+    assert relu_locs
+    value = graph.inputs[0]
+    feeds = {value.name: np.random.default_rng(1).random(value.type.shape).astype(np.float32)}
+    expected = run(graph, feeds)
+    assert apply_patterns(graph, [ReluToMax()])
+    verify(graph)
+    assert not graph.ops_of_kind("onnx.Relu")
+    assert [op.loc for op in graph.ops_of_kind("onnx.Max")] == relu_locs
+    got = run(graph, feeds)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Callable, Iterable, Optional, Sequence, TextIO, Union
 
-from qcompiler.errors import VerificationError
+from qcompiler.errors import QCompilerError, VerificationError
 from qcompiler.ir import Graph
 from qcompiler.pass_manager.pipeline import parse_pipeline, pipeline_text
 from qcompiler.pass_manager.registry import Pass, PassGroup, get_pass
@@ -81,7 +81,10 @@ class PassManager:
         self._timing_slots = {}
         self._dump_index = 0
         if self.dump_dir is not None:
-            os.makedirs(self.dump_dir, exist_ok=True)
+            try:
+                os.makedirs(self.dump_dir, exist_ok=True)
+            except OSError as error:
+                raise QCompilerError(f"cannot create the dump folder {self.dump_dir}: {error.strerror}") from None
             self._dump(graph, "input")
         if self.verify_each:
             self._verify(graph, "the input, before any pass")
