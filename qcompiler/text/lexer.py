@@ -37,12 +37,12 @@ class Cursor:
         return ParseError(message, self.location(pos))
 
     def found(self) -> str:
-        """A short description of the token at the current position, for error messages."""
-        self.skip()
-        if self.pos >= len(self.text):
+        """A short description of the next token (after blanks), for error messages; nothing is consumed."""
+        pos = _SKIP.match(self.text, self.pos).end()
+        if pos >= len(self.text):
             return "end of file"
-        match = _TOKEN.match(self.text, self.pos)
-        token = match.group(0) if match else self.text[self.pos]
+        match = _TOKEN.match(self.text, pos)
+        token = match.group(0) if match else self.text[pos]
         if len(token) > 40:
             token = token[:37] + "..."
         return repr(token)

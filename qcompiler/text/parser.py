@@ -141,8 +141,10 @@ class _Parser:
             element = quant.storage
         else:
             quant = None
+            element_pos = cur.pos
             found = cur.match_here(_ELEMENT)
             if found is None or found.group(0) not in ELEMENT_DTYPES:
+                cur.pos = element_pos
                 raise cur.expected(f"a dimension or an element type ({', '.join(ELEMENT_DTYPES)})")
             element = found.group(0)
         if not cur.text.startswith(">", cur.pos):
@@ -384,11 +386,15 @@ class _Parser:
             if self.resource_count != count:
                 self.pending.append((graph, None))
         cur.expect("{", "'{' opening the function body")
-        while not cur.accept_word("return"):
+        while True:
+            cur.skip()
+            return_pos = cur.pos
+            if cur.accept_word("return"):
+                break
             if cur.at_end() or cur.peek("}"):
                 raise cur.expected("an op or 'return'")
             graph.insert(self.op())
-        self.return_(graph, labels, output_types)
+        self.return_(graph, labels, output_types, return_pos)
         cur.expect("}", "'}' closing the function")
         resources = self.resource_section() if cur.peek("{-#") else {}
         if not cur.at_end():
@@ -414,10 +420,9 @@ class _Parser:
             if not cur.accept(","):
                 raise cur.expected("',' or ')' after an output")
 
-    def return_(self, graph: Graph, labels: list[Optional[str]], types: list[TensorType]) -> None:
-        """``return %a, %b`` checked against the signature."""
+    def return_(self, graph: Graph, labels: list[Optional[str]], types: list[TensorType], start: int) -> None:
+        """The values after ``return`` (which starts at ``start``), checked against the signature."""
         cur = self.cur
-        start = cur.pos
         values: list[Value] = []
         if cur.peek("%"):
             values.append(self._returned())
@@ -503,13 +508,11 @@ class _Parser:
         cur = self.cur
         cur.expect("{-#")
         resources: dict[str, tuple[int, int]] = {}
-        if cur.accept("#-}"):
-            return resources
-        while True:
+        while not cur.accept("#-}"):
             found = cur.match(_RESOURCE_KEY)
             if found is None or self._name(found) != "dialect_resources":
-                raise cur.error(f"expected 'dialect_resources' in the resource section, found {cur.found()}",
-                                found.start() if found else None)
+                cur.pos = found.start() if found is not None else cur.pos
+                raise cur.expected("'dialect_resources' in the resource section")
             cur.expect(":")
             cur.expect("{")
             while not cur.accept("}"):
@@ -543,8 +546,8 @@ class _Parser:
                     cur.expect("}", "',' or '}' after a dialect's resources")
                     break
             if not cur.accept(","):
+                cur.expect("#-}", "'#-}' closing the resource section")
                 break
-        cur.expect("#-}", "'#-}' closing the resource section")
         return resources
 
     def resolve(self, resources: dict[str, tuple[int, int]]) -> None:
