@@ -495,3 +495,19 @@ def test_dump_dir_that_cannot_be_created(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(QCompilerError, match="cannot create the dump folder"):
         PassManager("dce", dump_dir=blocker / "sub").run(small_graph())
+
+
+def test_named_fixed_point_pipeline_shows_its_name() -> None:
+    passes = parse_pipeline("test-repeat,dce")
+    assert passes[0].label == "test-repeat" and pipeline_text(passes) == "test-repeat,dce"
+    assert parse_pipeline(pipeline_text(passes)) == passes
+    out = io.StringIO()
+    graph = small_graph()
+    graph.attrs["countdown"] = 1
+    pm = PassManager(passes, print_ir_after=["test-repeat"], timing=True, printer=fake_printer, out=out)
+    pm.run(graph)
+    assert [name for name, _ in pm.timings] == ["test-repeat", "  test-countdown", "  dce", "dce"]
+    assert out.getvalue().count("// -----// IR Dump After test-repeat //----- //") == 1
+    graph.attrs["countdown"] = 100
+    with pytest.raises(QCompilerError, match=r"^test-repeat\(test-countdown,dce\) did not converge in 5"):
+        PassManager("test-repeat").run(graph)

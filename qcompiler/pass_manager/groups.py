@@ -25,6 +25,17 @@ class FixedPoint(PassGroup):
     name: ClassVar[str] = "fixed-point"
     passes: list[Pass] = field(default_factory=list, metadata={"option": False})
     max_iterations: int = field(default=10, metadata={"doc": "rounds before giving up"})
+    label: str = field(default="", metadata={"option": False})
+    """The named pipeline this group expands (``cleanup``), shown by instrumentation instead of ``fixed-point``."""
+
+    @property
+    def display_name(self) -> str:
+        """The named pipeline's name when the group came from one, else ``fixed-point``."""
+        return self.label or self.name
+
+    def pipeline_text(self) -> str:
+        """The named pipeline's name when the group came from one (it expands back to this group)."""
+        return self.label or super().pipeline_text()
 
     def run_nested(self, graph: Graph, run_one: Callable[[Pass, Graph], bool]) -> bool:
         """Rounds of ``run_one`` over the nested passes until one round changes nothing."""
@@ -35,5 +46,5 @@ class FixedPoint(PassGroup):
                 return changed_any
             changed_any = True
         raise ConvergenceError(
-            f"fixed-point({','.join(p.name for p in self.passes)}) did not converge in {self.max_iterations} "
+            f"{self.display_name}({','.join(p.name for p in self.passes)}) did not converge in {self.max_iterations} "
             f"iteration(s); still changing the graph: {', '.join(changed)}")

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Optional, Sequence, TextIO, Union
 from qcompiler.errors import QCompilerError, VerificationError
 from qcompiler.ir import Graph
 from qcompiler.pass_manager.pipeline import parse_pipeline, pipeline_text
-from qcompiler.pass_manager.registry import Pass, PassGroup, get_pass
+from qcompiler.pass_manager.registry import Pass, PassGroup, get_pass, lookup_pipeline
 
 Printer = Callable[[Graph], str]
 
@@ -54,7 +54,8 @@ class PassManager:
         self.print_ir_before = frozenset(print_ir_before)
         self.print_ir_after = frozenset(print_ir_after)
         for name in self.print_ir_before | self.print_ir_after:
-            get_pass(name)  # unknown names fail now, with close matches, not silently never print
+            if lookup_pipeline(name) is None:
+                get_pass(name)  # unknown names fail now, with close matches, not silently never print
         self.print_before_all = print_before_all
         self.print_after_all = print_after_all
         self.dump_dir = None if dump_dir is None else os.fspath(dump_dir)
@@ -101,8 +102,9 @@ class PassManager:
         return self.out if self.out is not None else sys.stderr
 
     def _run_one(self, p: Pass, graph: Graph) -> bool:
-        if self.print_before_all or p.name in self.print_ir_before:
-            self._print(graph, "Before", p.name)
+        name = p.display_name
+        if self.print_before_all or p.name in self.print_ir_before or name in self.print_ir_before:
+            self._print(graph, "Before", name)
         slot = self._timing_slot(p)
         start = time.perf_counter()
         if isinstance(p, PassGroup):
@@ -113,21 +115,21 @@ class PassManager:
                 self._depth -= 1
         else:
             changed = bool(p.run(graph))
-        name, seconds = self.timings[slot]
-        self.timings[slot] = (name, seconds + time.perf_counter() - start)
+        row, seconds = self.timings[slot]
+        self.timings[slot] = (row, seconds + time.perf_counter() - start)
         if self.verify_each:
-            self._verify(graph, f"pass '{p.name}'")
-        if self.print_after_all or p.name in self.print_ir_after:
-            self._print(graph, "After", p.name)
+            self._verify(graph, f"pass '{name}'")
+        if self.print_after_all or p.name in self.print_ir_after or name in self.print_ir_after:
+            self._print(graph, "After", name)
         if self.dump_dir is not None:
-            self._dump(graph, f"after_{p.name}")
+            self._dump(graph, f"after_{name}")
         return changed
 
     def _timing_slot(self, p: Pass) -> int:
         slot = self._timing_slots.get(id(p))
         if slot is None:
             slot = self._timing_slots[id(p)] = len(self.timings)
-            self.timings.append(("  " * self._depth + p.name, 0.0))
+            self.timings.append(("  " * self._depth + p.display_name, 0.0))
         return slot
 
     def _verify(self, graph: Graph, after: str) -> None:

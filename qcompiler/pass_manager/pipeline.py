@@ -149,7 +149,7 @@ class _Parser:
         if named.fixed_point:
             from qcompiler.pass_manager.groups import FixedPoint
 
-            return [FixedPoint(passes=passes, max_iterations=named.max_iterations)]
+            return [FixedPoint(passes=passes, max_iterations=named.max_iterations, label=named.name)]
         return passes
 
     def parse(self) -> list[Pass]:

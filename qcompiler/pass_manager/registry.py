@@ -47,6 +47,11 @@ class Pass:
         doc = inspect.getdoc(cls) or ""
         return doc.strip().splitlines()[0] if doc.strip() else "(no description)"
 
+    @property
+    def display_name(self) -> str:
+        """The name instrumentation shows for this pass (headers, timing rows, dump file names)."""
+        return self.name
+
     def pipeline_text(self) -> str:
         """This pass as a pipeline element, with the options that differ from their defaults."""
         parts = []
