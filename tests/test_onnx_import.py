@@ -293,7 +293,7 @@ def test_every_unsupported_op_is_listed_once() -> None:
                        extra_opsets=[("com.microsoft", 1)])
     error = import_error(model)
     assert isinstance(error, UnsupportedOpError)
-    assert str(error) == ("<ModelProto>: unsupported ONNX ops: RandomUniformLike (nodes: rand_1, "
+    assert str(error) == ("unsupported ONNX ops: RandomUniformLike (nodes: rand_1, "
                           "RandomUniformLike(r2)); com.microsoft.FusedConv (nodes: c1); Loop (nodes: loop_1)")
     assert error.ops == {"RandomUniformLike": ["rand_1", "RandomUniformLike(r2)"],
                          "com.microsoft.FusedConv": ["c1"], "Loop": ["loop_1"]}
@@ -433,3 +433,31 @@ def test_model_proto_with_unloaded_external_data(external_model: Path) -> None:
     model = onnx.load(str(external_model), load_external_data=False)
     error = import_error(model)
     assert "'weights.bin'" in str(error) and "import the model from its file path" in str(error)
+
+
+# -- element types ------------------------------------------------------------------------------------
+
+def test_initializer_with_an_element_type_the_ir_lacks() -> None:
+    weird = helper.make_tensor("w8", TensorProto.FLOAT8E4M3FN, [2], [1.0, 2.0])
+    model = make_model([helper.make_node("Identity", ["w8"], ["y"])], [], [tensor("y", [2], TensorProto.FLOAT8E4M3FN)],
+                       [weird])
+    error = import_error(model)
+    assert "FLOAT8E4M3FN is not supported" in str(error) and ("'w8'" in str(error) or "'y'" in str(error))
+
+
+def test_input_with_an_element_type_the_ir_lacks() -> None:
+    model = make_model([helper.make_node("Identity", ["x"], ["y"])], [tensor("x", [2], TensorProto.COMPLEX64)],
+                       [tensor("y", [2], TensorProto.COMPLEX64)])
+    error = import_error(model)
+    assert "'x'" in str(error) and "COMPLEX64" in str(error)
+
+
+def test_int64_and_bool_graphs_run() -> None:
+    nodes = [helper.make_node("Greater", ["a", "b"], ["g"], name="gt"),
+             helper.make_node("Where", ["g", "a", "b"], ["y"], name="max")]
+    model = make_model(nodes, [tensor("a", [3], TensorProto.INT64), tensor("b", [3], TensorProto.INT64)],
+                       [tensor("y", [3], TensorProto.INT64)])
+    graph = import_onnx(model)
+    assert graph.ops_of_kind("onnx.Greater")[0].result.type.element == "bool"
+    out = run(graph, {"a": np.array([1, 5, 3]), "b": np.array([4, 2, 3])})["y"]
+    np.testing.assert_array_equal(out, [4, 5, 3])

@@ -59,7 +59,7 @@ def build_graph(loaded: LoadedModel, input_shapes: Optional[InputShapes]) -> Gra
     return graph
 
 
-def _check_unsupported(graph: onnx.GraphProto, origin: str) -> None:
+def _check_unsupported(graph: onnx.GraphProto, origin: Optional[str]) -> None:
     """Raise one error listing every unsupported op type and the nodes that use it."""
     supported = supported_onnx_ops()
     found: dict[str, list[str]] = {}
@@ -77,7 +77,7 @@ def _check_unsupported(graph: onnx.GraphProto, origin: str) -> None:
         raise UnsupportedOnnxOpsError(found, origin)
 
 
-def _check_tensor_inputs(graph: onnx.GraphProto, origin: str) -> None:
+def _check_tensor_inputs(graph: onnx.GraphProto, origin: Optional[str]) -> None:
     if len(graph.sparse_initializer):
         names = ", ".join(s.values.name or "?" for s in graph.sparse_initializer)
         raise ModelImportError(f"sparse initializers are not supported ({names})", origin)
@@ -86,7 +86,7 @@ def _check_tensor_inputs(graph: onnx.GraphProto, origin: str) -> None:
             tensor_type_of(f"input {info.name}", info.type, origin)
 
 
-def _topological(graph: onnx.GraphProto, origin: str) -> list[tuple[int, onnx.NodeProto]]:
+def _topological(graph: onnx.GraphProto, origin: Optional[str]) -> list[tuple[int, onnx.NodeProto]]:
     """The nodes in an order where every tensor is produced before it is used (the file's order when it is one)."""
     available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
     nodes = list(enumerate(graph.node))
@@ -128,7 +128,7 @@ def _in_order(nodes: list[tuple[int, onnx.NodeProto]], available: set[str]) -> b
 class _Builder:
     """Adds ONNX initializers, inputs and nodes to a graph, keeping a map from tensor names to values."""
 
-    def __init__(self, graph: Graph, types: ModelTypes, origin: str) -> None:
+    def __init__(self, graph: Graph, types: ModelTypes, origin: Optional[str]) -> None:
         self.graph = graph
         self.model_types = types
         self.types = types.types
@@ -145,8 +145,14 @@ class _Builder:
     def add_initializers(self, graph: onnx.GraphProto) -> None:
         """One ``const`` op per initializer (initializers listed as inputs too are constants)."""
         for tensor in graph.initializer:
-            array = _tensor_array(tensor, tensor.name)
-            self._define(tensor.name, self.graph.const(array, tensor.name, loc=tensor.name), tensor.name)
+            self._add_const(tensor.name, _tensor_array(tensor, tensor.name), tensor.name)
+
+    def _add_const(self, name: str, array: np.ndarray, loc: str) -> None:
+        try:
+            value = self.graph.const(array, name, loc=loc)
+        except QCompilerError as error:  # an element type the IR has no name for
+            raise ModelImportError(f"constant '{name}': {error.message}", loc) from None
+        self._define(name, value, loc)
 
     def add_inputs(self, graph: onnx.GraphProto) -> None:
         """Graph inputs: the ONNX inputs that are not initializers."""
@@ -162,8 +168,7 @@ class _Builder:
         """A ``const`` op for a Constant node, an ``onnx.<OpType>`` op for any other."""
         loc = node_location(node, index)
         if node.op_type == "Constant":
-            array = _constant_node_array(node, loc)
-            self._define(node.output[0], self.graph.const(array, node.output[0], loc=loc), loc)
+            self._add_const(node.output[0], _constant_node_array(node, loc), loc)
             return
         operands = []
         for name in node.input:

@@ -26,14 +26,14 @@ class LoadedModel:
     """A model ready to import: the proto, the name to use in errors, and its default-domain opset."""
 
     proto: onnx.ModelProto
-    origin: str
+    origin: Optional[str]  # the file path, or None for a ModelProto
     opset: int
 
 
 def load_model(source: ModelSource) -> LoadedModel:
     """Read ``source`` (a path or a ``ModelProto``), load its external data safely and check its opset."""
     if isinstance(source, onnx.ModelProto):
-        model, origin = source, "<ModelProto>"
+        model, origin = source, None
         _refuse_unloaded_external_data(model, origin)
     elif isinstance(source, (str, os.PathLike)):
         origin = os.fspath(source)
@@ -73,7 +73,7 @@ def _read_file(path: str) -> onnx.ModelProto:
                                path) from None
 
 
-def _check_structure(model: onnx.ModelProto, origin: str) -> None:
+def _check_structure(model: onnx.ModelProto, origin: Optional[str]) -> None:
     """Catch what parses as protobuf but cannot be an ONNX model (garbage, or a file cut at a field boundary)."""
     if model.ir_version <= 0 or not model.HasField("graph"):
         raise ModelImportError("not an ONNX model (no IR version or no graph; truncated or corrupt file?)", origin)
@@ -81,7 +81,7 @@ def _check_structure(model: onnx.ModelProto, origin: str) -> None:
         raise ModelImportError("the model's graph has no outputs (truncated or corrupt file?)", origin)
 
 
-def _default_opset(model: onnx.ModelProto, origin: str) -> int:
+def _default_opset(model: onnx.ModelProto, origin: Optional[str]) -> int:
     versions = [entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")]
     if not versions:
         raise ModelImportError("the model imports no default-domain ONNX opset (truncated or corrupt file?)",
@@ -109,7 +109,7 @@ def _external_tensors(model: onnx.ModelProto) -> Iterator[tuple[onnx.TensorProto
             yield tensor, external_data_helper.ExternalDataInfo(tensor).location
 
 
-def _check_external_location(tensor: onnx.TensorProto, location: str, base_dir: str, origin: str) -> None:
+def _check_external_location(tensor: onnx.TensorProto, location: str, base_dir: str, origin: Optional[str]) -> None:
     """Refuse a location that is absolute or resolves outside the model's folder, and a missing file."""
     what = f"external data of tensor '{tensor.name}' at '{location}'"
     if not location:
@@ -131,7 +131,7 @@ def _check_external_location(tensor: onnx.TensorProto, location: str, base_dir: 
         raise ModelImportError(f"{what}: the file holds {size} bytes but the tensor needs bytes up to {end}", origin)
 
 
-def _refuse_unloaded_external_data(model: onnx.ModelProto, origin: str) -> None:
+def _refuse_unloaded_external_data(model: onnx.ModelProto, origin: Optional[str]) -> None:
     for tensor, location in _external_tensors(model):
         raise ModelImportError(f"tensor '{tensor.name}' keeps its data in the external file '{location}', which "
                                "was not loaded; import the model from its file path instead", origin)

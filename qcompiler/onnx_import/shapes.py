@@ -21,7 +21,7 @@ MAX_SKELETON_CONSTANT = 4096
 InputShapes = Mapping[str, Sequence[int | str]]
 
 
-def tensor_type_of(name: str, type_proto: onnx.TypeProto, origin: str) -> Optional[TensorType]:
+def tensor_type_of(name: str, type_proto: onnx.TypeProto, origin: Optional[str]) -> Optional[TensorType]:
     """The IR type of tensor ``name``; a clear error for sequences, maps, optionals and unknown element types."""
     kind = type_proto.WhichOneof("value")
     if kind not in (None, "tensor_type"):
@@ -48,7 +48,7 @@ class ModelTypes:
         return type.with_shape([d if not _is_generated(d, self.user_symbols) else "?" for d in type.shape])
 
 
-def infer_model_types(model: onnx.ModelProto, input_shapes: Optional[InputShapes], origin: str) -> ModelTypes:
+def infer_model_types(model: onnx.ModelProto, input_shapes: Optional[InputShapes], origin: Optional[str]) -> ModelTypes:
     """Types of every tensor ONNX shape inference can type, by name, with ``input_shapes`` applied first."""
     skeleton = _skeleton(model)
     if input_shapes:
@@ -119,7 +119,7 @@ def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _apply_input_shapes(skeleton: onnx.ModelProto, model: onnx.ModelProto, input_shapes: InputShapes,
-                        origin: str) -> None:
+                        origin: Optional[str]) -> None:
     """Write the user's dims into the skeleton's inputs; error on unknown names, rank or dim conflicts."""
     initializer_names = {t.name for t in model.graph.initializer}
     inputs = {i.name: i for i in skeleton.graph.input if i.name not in initializer_names}
