@@ -117,8 +117,10 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     parser.set_defaults(func=run)
 
 
-def run_demo(state: DemoState, steps: Sequence[tuple[str, DemoStep]] = DEMO_STEPS, out: TextIO = sys.stdout) -> None:
-    """Run ``steps`` in order, printing each one's title, summary and wall time."""
+def run_demo(state: DemoState, steps: Sequence[tuple[str, DemoStep]] = DEMO_STEPS,
+             out: Optional[TextIO] = None) -> None:
+    """Run ``steps`` in order, printing each one's title, summary and wall time to ``out`` (default stdout)."""
+    out = out if out is not None else sys.stdout
     out.write(f"qcompiler demo: {state.model_path.name} on {len(state.labels)} test images of handwritten digits\n")
     total = 0.0
     for title, step in steps:
