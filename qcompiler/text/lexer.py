@@ -4,13 +4,15 @@ in the text), and builds ``ParseError``s located at ``file:line:column``."""
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from qcompiler.errors import ParseError
 from qcompiler.text.syntax import STRING_LITERAL, unescape
 
 _SKIP = re.compile(r"(?:\s+|//[^\n]*)*")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+T = TypeVar("T")
+
 _TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"?|[%@]?[A-Za-z0-9_.$-]+|\S')
 
 
@@ -112,3 +114,10 @@ class Cursor:
         if text is None:
             raise self.error("unknown escape in string (use \\\\, \\\", \\n, \\t or \\xNN)", found.start())
         return text
+
+    def comma_separated(self, item: Callable[[], T]) -> list[T]:
+        """One or more ``item``s separated by commas."""
+        items = [item()]
+        while self.accept(","):
+            items.append(item())
+        return items

@@ -167,15 +167,12 @@ class _Parser:
         if cur.accept(":"):
             axis = self.int("a quantization axis")
         cur.expect(",")
-        pairs = []
         if axis is not None:
             cur.expect("{", "'{' opening the per-axis scales")
-            pairs.append(self.scale_zero_point())
-            while cur.accept(","):
-                pairs.append(self.scale_zero_point())
+            pairs = cur.comma_separated(self.scale_zero_point)
             cur.expect("}", "',' or '}' after a scale:zero_point pair")
         else:
-            pairs.append(self.scale_zero_point())
+            pairs = [self.scale_zero_point()]
         cur.expect(">", "'>' closing the quantized type")
         try:
             return QuantParams(storage, tuple(s for s, _ in pairs), tuple(z for _, z in pairs), axis, expressed)
@@ -242,12 +239,9 @@ class _Parser:
             return cur.string()
         if char == "[":
             cur.pos += 1
-            items: list = []
             if cur.accept("]"):
-                return items
-            items.append(self.attr_value())
-            while cur.accept(","):
-                items.append(self.attr_value())
+                return []
+            items = cur.comma_separated(self.attr_value)
             cur.expect("]", "',' or ']' in the list")
             return items
         if char == "{":
@@ -307,12 +301,9 @@ class _Parser:
     def _dense_elements(self, out: list) -> None:
         cur = self.cur
         if cur.accept("["):
-            if cur.accept("]"):
-                return
-            self._dense_elements(out)
-            while cur.accept(","):
-                self._dense_elements(out)
-            cur.expect("]", "',' or ']' in the dense literal")
+            if not cur.accept("]"):
+                cur.comma_separated(lambda: self._dense_elements(out))
+                cur.expect("]", "',' or ']' in the dense literal")
             return
         cur.skip()
         char = cur.text[cur.pos:cur.pos + 1]
@@ -423,11 +414,7 @@ class _Parser:
     def return_(self, graph: Graph, labels: list[Optional[str]], types: list[TensorType], start: int) -> None:
         """The values after ``return`` (which starts at ``start``), checked against the signature."""
         cur = self.cur
-        values: list[Value] = []
-        if cur.peek("%"):
-            values.append(self._returned())
-            while cur.accept(","):
-                values.append(self._returned())
+        values = cur.comma_separated(self._returned) if cur.peek("%") else []
         if len(values) != len(types):
             raise cur.error(f"return gives {len(values)} value(s) but the signature declares {len(types)}", start)
         for index, (value, declared) in enumerate(zip(values, types)):
@@ -448,14 +435,14 @@ class _Parser:
         cur = self.cur
         names: list[tuple[str, int]] = []
         if cur.peek("%"):
-            names.append(self.value_name())
-            while cur.accept(","):
-                names.append(self.value_name())
+            names = cur.comma_separated(self.value_name)
             cur.expect("=", "'=' after the result names")
+            seen: set[str] = set()
             for name, pos in names:
                 self.define(name, pos)
-                if [n for n, _ in names].count(name) > 1:
+                if name in seen:
                     raise cur.error(f"value %{name} is defined twice", pos)
+                seen.add(name)
         cur.skip()
         kind_pos = cur.pos
         found = cur.match(_KIND)
@@ -466,20 +453,13 @@ class _Parser:
         if kind == CONST and (cur.peek("dense<") or cur.peek("dense_resource<")):
             literal = self.array_literal()
         operands: list[Optional[Value]] = []
-        if cur.accept("("):
-            if not cur.accept(")"):
-                operands.append(self.use())
-                while cur.accept(","):
-                    operands.append(self.use())
-                cur.expect(")", "',' or ')' after an operand")
+        if cur.accept("(") and not cur.accept(")"):
+            operands = cur.comma_separated(self.use)
+            cur.expect(")", "',' or ')' after an operand")
         count = self.resource_count
         attrs = self.attr_dict() if cur.peek("{") else {}
         has_resources = self.resource_count != count
-        types: list[TensorType] = []
-        if cur.accept(":"):
-            types.append(self.type())
-            while cur.accept(","):
-                types.append(self.type())
+        types = cur.comma_separated(self.type) if cur.accept(":") else []
         if len(types) != len(names):
             raise cur.error(f"{kind} has {len(names)} result name(s) but {len(types)} result type(s)", kind_pos)
         if literal is not None:

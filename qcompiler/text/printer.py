@@ -284,4 +284,6 @@ class _Printer:
         if not isinstance(value, np.ndarray):
             return False
         result = op.results[0].type
+        if result.element == "string":  # str arrays of any numpy kind read back as object arrays
+            return result.shape == tuple(value.shape) and value.dtype.kind in "OU"
         return result.shape == tuple(value.shape) and result.dtype == value.dtype

@@ -352,3 +352,23 @@ def test_printed_op_line_format():
     assert print_graph(graph).splitlines()[1] == (
         '  %0 = onnx.Conv(%input, none) {pads = [1, 1, 1, 1], strides = [1, 1]} : tensor<1x8x16x16xf32> '
         'loc("/c1/Conv")')
+
+
+def test_unicode_string_arrays_read_back_as_object_arrays():
+    graph = constants_graph({"s": np.array(["ab", "c"])})
+    text = print_graph(graph)
+    assert '%s = const dense<["ab", "c"]> : tensor<2xstring>' in text
+    parsed = parse_graph(text)
+    assert parsed.outputs[0].const_value.dtype == object
+    assert parsed.outputs[0].const_value.tolist() == ["ab", "c"]
+    assert print_graph(parsed) == text
+
+
+def test_unprintable_attribute_is_a_clear_error():
+    from qcompiler.errors import QCompilerError
+
+    graph = graph_with_attrs({"callback": print})
+    with pytest.raises(QCompilerError) as info:
+        print_graph(graph)
+    assert str(info.value) == ("node: cannot print test.op: attribute 'callback': "
+                               "cannot print an attribute value of type builtin_function_or_method")
