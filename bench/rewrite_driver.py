@@ -53,35 +53,36 @@ class FoldAddZero(RewritePattern):
         return True
 
 
-def neg_chain(length: int) -> Graph:
+def neg_chain(length: int, type_: TensorType = TYPE) -> Graph:
     """x -> Neg -> Neg -> ... -> y."""
     graph = Graph()
-    value = graph.add_input("x", TYPE)
+    value = graph.add_input("x", type_)
     for _ in range(length):
-        value = graph.create("onnx.Neg", [value], result_types=[TYPE]).result
+        value = graph.create("onnx.Neg", [value], result_types=[type_]).result
     graph.set_outputs([value], ["y"])
     return graph
 
 
-def add_zero_chain(length: int, shared_zero: bool) -> Graph:
+def add_zero_chain(length: int, shared_zero: bool, type_: TensorType = TYPE) -> Graph:
     """x -> Add(., 0) -> Add(., 0) -> ... -> y, with one zero constant per Add or one shared by all."""
     graph = Graph()
-    value = graph.add_input("x", TYPE)
-    zero = graph.const(np.zeros(4, np.float32), "zero") if shared_zero else None
+    value = graph.add_input("x", type_)
+    zeros = np.zeros(type_.shape, type_.dtype)
+    zero = graph.const(zeros, "zero") if shared_zero else None
     for _ in range(length):
-        operand = zero if shared_zero else graph.const(np.zeros(4, np.float32))
-        value = graph.create("onnx.Add", [value, operand], result_types=[TYPE]).result
+        operand = zero if shared_zero else graph.const(zeros)
+        value = graph.create("onnx.Add", [value, operand], result_types=[type_]).result
     graph.set_outputs([value], ["y"])
     return graph
 
 
-def dead_fan_out(length: int) -> Graph:
+def dead_fan_out(length: int, type_: TensorType = TYPE) -> Graph:
     """``length`` unused ``Add(x, c)`` sharing one constant; the graph returns x."""
     graph = Graph()
-    x = graph.add_input("x", TYPE)
-    shared = graph.const(np.ones(4, np.float32), "c")
+    x = graph.add_input("x", type_)
+    shared = graph.const(np.ones(type_.shape, type_.dtype), "c")
     for _ in range(length):
-        graph.create("onnx.Add", [x, shared], result_types=[TYPE])
+        graph.create("onnx.Add", [x, shared], result_types=[type_])
     graph.set_outputs([x], ["y"])
     return graph
 

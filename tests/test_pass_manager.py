@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from enum import Enum
@@ -371,6 +372,31 @@ def write_plugin(folder: Path, prefix: str, body: str = PLUGIN, filename: str = 
     path = folder / filename
     path.write_text(textwrap.dedent(body).replace("{prefix}", prefix))
     return path
+
+
+def test_plugin_may_import_modules_next_to_it(tmp_path: Path) -> None:
+    write_plugin(tmp_path / "sib", "", body="FACTOR = 3\n", filename="qc_test_sibling_helper.py")
+    path = write_plugin(tmp_path / "sib", "sib", body=PLUGIN.replace(
+        "value: int = 1", "value: int = __import__('qc_test_sibling_helper').FACTOR"), filename="uses_helper.py")
+    load_pass_plugin(path)
+    assert get_pass("sib-mark")().value == 3
+    assert str(tmp_path / "sib") not in sys.path
+
+
+def test_until_fixed_point_helper() -> None:
+    group = PassManager.until_fixed_point("test-countdown,dce", max_iterations=4)
+    graph = small_graph()
+    graph.attrs["countdown"] = 2
+    pm = PassManager([group], timing=True, out=io.StringIO())
+    assert pm.run(graph) and graph.attrs["runs"] == 3
+    assert [name for name, _ in pm.timings] == ["fixed-point", "  test-countdown", "  dce"]
+
+
+def test_print_names_may_be_one_comma_separated_string() -> None:
+    out = io.StringIO()
+    PassManager("test-configurable,dce", print_ir_after="dce, test-configurable", printer=fake_printer,
+                out=out).run(small_graph())
+    assert out.getvalue().count("IR Dump After") == 2
 
 
 def test_plugin_passes_are_first_class(tmp_path: Path) -> None:

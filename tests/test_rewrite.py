@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -19,40 +21,23 @@ F32 = TensorType((2, 3), "f32")
 X = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
 
 
+def _load_bench() -> ModuleType:
+    """The rewrite-driver benchmark, whose graphs and patterns these tests check at small sizes."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "rewrite_driver.py"
+    spec = importlib.util.spec_from_file_location("bench_rewrite_driver", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+CancelDoubleNeg = bench.CancelDoubleNeg
+AddZero = bench.FoldAddZero
+
+
 def neg_chain(length: int) -> Graph:
-    """x -> Neg -> Neg -> ... (``length`` ops), returned."""
-    graph = Graph()
-    value = graph.add_input("x", F32)
-    for _ in range(length):
-        value = graph.create("onnx.Neg", [value], result_types=[F32]).result
-    graph.set_outputs([value], ["y"])
-    return graph
-
-
-class CancelDoubleNeg(RewritePattern):
-    """Neg(Neg(x)) -> x."""
-
-    root = "onnx.Neg"
-
-    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
-        inner = op.operand(0).producer
-        if inner is None or inner.kind != "onnx.Neg":
-            return False
-        rw.replace(op, inner.operand(0))
-        return True
-
-
-class AddZero(RewritePattern):
-    """Add(x, 0) -> x when the shapes agree."""
-
-    root = "onnx.Add"
-
-    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
-        zero = op.operand(1).const_value
-        if zero is None or np.any(zero) or op.operand(0).type != op.result.type:
-            return False
-        rw.replace(op, op.operand(0))
-        return True
+    """x -> Neg -> Neg -> ... (``length`` ops) -> y."""
+    return bench.neg_chain(length, F32)
 
 
 class SubToAddNeg(RewritePattern):
@@ -80,6 +65,23 @@ def test_double_negation_cancels_and_keeps_meaning(length: int) -> None:
     assert changed == (length >= 2)
     assert len(graph.ops_of_kind("onnx.Neg")) == length % 2
     np.testing.assert_array_equal(outputs(graph)["y"], expected["y"])
+
+
+@pytest.mark.parametrize("shared_zero", [False, True])
+def test_benchmark_add_zero_chains_fold_to_nothing(shared_zero: bool) -> None:
+    graph = bench.add_zero_chain(40, shared_zero, F32)
+    expected = outputs(graph)
+    assert apply_patterns(graph, [AddZero()])
+    verify(graph)
+    assert len(graph) == 0 and graph.outputs == (graph.inputs[0],)
+    np.testing.assert_array_equal(outputs(graph)["y"], expected["y"])
+
+
+def test_benchmark_dce_graph() -> None:
+    graph = bench.dead_fan_out(30, F32)
+    bench.run_dce(graph)
+    verify(graph)
+    assert len(graph) == 0
 
 
 def test_add_zero_chain_folds_and_dead_constants_go() -> None:

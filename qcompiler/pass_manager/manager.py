@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Optional, Sequence, TextIO, Union
 
 from qcompiler.errors import QCompilerError, VerificationError
 from qcompiler.ir import Graph
+from qcompiler.pass_manager.groups import FixedPoint
 from qcompiler.pass_manager.pipeline import parse_pipeline, pipeline_text
 from qcompiler.pass_manager.registry import Pass, PassGroup, get_pass, lookup_pipeline
 
@@ -25,6 +26,13 @@ def default_printer(graph: Graph) -> str:
     from qcompiler.text import print_graph
 
     return print_graph(graph)
+
+
+def _names(names: Union[str, Iterable[str]]) -> frozenset[str]:
+    """Pass names from a list, or from one comma-separated string."""
+    if isinstance(names, str):
+        names = names.split(",")
+    return frozenset(n.strip() for n in names if n.strip())
 
 
 def ir_dump_header(when: str, pass_name: str) -> str:
@@ -51,8 +59,8 @@ class PassManager:
             if not isinstance(p, Pass):
                 raise TypeError(f"PassManager takes Pass instances or a pipeline string, got {p!r}")
         self.verify_each = verify_each
-        self.print_ir_before = frozenset(print_ir_before)
-        self.print_ir_after = frozenset(print_ir_after)
+        self.print_ir_before = _names(print_ir_before)
+        self.print_ir_after = _names(print_ir_after)
         for name in self.print_ir_before | self.print_ir_after:
             if lookup_pipeline(name) is None:
                 get_pass(name)  # unknown names fail now, with close matches, not silently never print
@@ -66,6 +74,15 @@ class PassManager:
         self._timing_slots: dict[int, int] = {}
         self._dump_index = 0
         self._depth = 0
+
+    @staticmethod
+    def until_fixed_point(passes: Union[str, Sequence[Pass]], max_iterations: int = 10) -> FixedPoint:
+        """A group that repeats ``passes`` until a whole round changes nothing (at most ``max_iterations``
+        rounds, then ``ConvergenceError``); put it in a manager's pass list to have its passes instrumented.
+        Pipeline strings spell it ``fixed-point{max-iterations=N}(p1,p2)``, and a named pipeline registered
+        with ``fixed_point=True`` expands to it."""
+        nested = parse_pipeline(passes) if isinstance(passes, str) else list(passes)
+        return FixedPoint(passes=nested, max_iterations=max_iterations)
 
     @property
     def pipeline(self) -> str:
@@ -88,7 +105,7 @@ class PassManager:
                 raise QCompilerError(f"cannot create the dump folder {self.dump_dir}: {error.strerror}") from None
             self._dump(graph, "input")
         if self.verify_each:
-            self._verify(graph, "the input, before any pass")
+            self._verify(graph, "before any pass (in the input)")
         start = time.perf_counter()
         changed = False
         for p in self.passes:
@@ -118,7 +135,7 @@ class PassManager:
         row, seconds = self.timings[slot]
         self.timings[slot] = (row, seconds + time.perf_counter() - start)
         if self.verify_each:
-            self._verify(graph, f"pass '{name}'")
+            self._verify(graph, f"after pass '{name}'")
         if self.print_after_all or p.name in self.print_ir_after or name in self.print_ir_after:
             self._print(graph, "After", name)
         if self.dump_dir is not None:
@@ -132,14 +149,13 @@ class PassManager:
             self.timings.append(("  " * self._depth + p.display_name, 0.0))
         return slot
 
-    def _verify(self, graph: Graph, after: str) -> None:
+    def _verify(self, graph: Graph, when: str) -> None:
         from qcompiler.verifier import verify
 
         try:
             verify(graph)
         except VerificationError as error:
-            where = after if after.startswith("the input") else f"after {after}"
-            raise VerificationError(f"IR is invalid {where}: {error.message}", error.location) from None
+            raise VerificationError(f"IR is invalid {when}: {error.message}", error.location) from None
 
     def _print(self, graph: Graph, when: str, pass_name: str) -> None:
         text = self.printer(graph)

@@ -37,6 +37,8 @@ def load_pass_plugin(path: Union[str, os.PathLike]) -> ModuleType:
         raise QCompilerError(f"pass plugin {text_path}: not an importable Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    folder = os.path.dirname(absolute)
+    sys.path.insert(0, folder)  # like running a script: the plugin may import modules next to it
     try:
         spec.loader.exec_module(module)
     except SyntaxError as error:
@@ -48,6 +50,9 @@ def load_pass_plugin(path: Union[str, os.PathLike]) -> ModuleType:
     except Exception as error:  # any exception raised by the user's module while it is imported
         sys.modules.pop(module_name, None)
         raise QCompilerError(f"pass plugin {text_path} failed to import: {type(error).__name__}: {error}") from None
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
     _LOADED[absolute] = module
     return module
 
