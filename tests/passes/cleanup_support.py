@@ -1,0 +1,82 @@
+"""Test support for the cleanup passes: build small graphs, run a pipeline on a copy, and check with the
+reference interpreter that the outputs did not change."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Mapping, Optional
+
+import numpy as np
+
+from qcompiler.interpreter import run
+from qcompiler.ir import CONST, Graph, Op
+from qcompiler.pass_manager import PassManager
+from qcompiler.types import TensorType
+
+#: Tolerance on max|after - before| / max|before| (folding reassociates float arithmetic).
+RELATIVE_TOLERANCE = 1e-4
+
+
+def new_graph(opset: int = 17) -> Graph:
+    """An empty graph whose onnx ops follow ``opset``."""
+    graph = Graph()
+    graph.attrs["onnx.opset"] = opset
+    return graph
+
+
+def f32(*shape: int) -> TensorType:
+    """A static f32 tensor type."""
+    return TensorType(tuple(shape), "f32")
+
+
+def random_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded random data for every graph input (floats in [-1, 1), integers in [0, 4))."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for value in graph.inputs:
+        shape = [d if isinstance(d, int) else 1 for d in value.type.shape]
+        if value.type.dtype.kind == "f":
+            feeds[value.name] = rng.uniform(-1, 1, shape).astype(value.type.dtype)
+        else:
+            feeds[value.name] = rng.integers(0, 4, shape).astype(value.type.dtype)
+    return feeds
+
+
+def relative_error(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray]) -> float:
+    """The largest max|after - before| / max|before| over the outputs (which must have the same names)."""
+    assert list(before) == list(after), f"outputs changed from {list(before)} to {list(after)}"
+    worst = 0.0
+    for name, reference in before.items():
+        got = after[name]
+        assert got.shape == reference.shape and got.dtype == reference.dtype, name
+        scale = max(float(np.max(np.abs(reference))) if reference.size else 0.0, 1e-12)
+        worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - reference))) / scale if got.size else 0.0)
+    return worst
+
+
+def apply(graph: Graph, pipeline: str) -> bool:
+    """Run ``pipeline`` on ``graph`` in place with the verifier after every pass."""
+    return PassManager(pipeline, verify_each=True).run(graph)
+
+
+def assert_keeps_meaning(graph: Graph, pipeline: str, feeds: Optional[dict[str, np.ndarray]] = None,
+                         reference: Optional[dict[str, np.ndarray]] = None) -> Graph:
+    """Run ``pipeline`` on a copy of ``graph``, assert the outputs stay the same, and return the copy."""
+    feeds = random_feeds(graph) if feeds is None else feeds
+    reference = run(graph, feeds) if reference is None else reference
+    result = graph.clone()
+    apply(result, pipeline)
+    error = relative_error(reference, run(result, feeds))
+    assert error <= RELATIVE_TOLERANCE, f"{pipeline}: outputs moved by {error:.3g} (relative)"
+    return result
+
+
+def kinds(graph: Graph) -> Counter:
+    """How many ops of each kind the graph holds, constants left out."""
+    return Counter(op.kind for op in graph if op.kind != CONST)
+
+
+def constant_only_ops(graph: Graph) -> list[Op]:
+    """The non-constant ops whose operands are all constants (a constant-only subgraph left unfolded)."""
+    return [op for op in graph if op.kind != CONST and op.operands
+            and all(v is None or v.is_const for v in op.operands)]
