@@ -67,7 +67,8 @@ def _reason(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _shape_text(shape: Sequence) -> str:
+def shape_text(shape: Sequence) -> str:
+    """A shape as users write it: ``1x3x224x224`` (``scalar`` for no dims)."""
     return "x".join(str(d) for d in shape) if len(shape) else "scalar"
 
 
@@ -88,9 +89,9 @@ def _drops_batch_axis(value: Value, sample_shape: Sequence[int]) -> bool:
     if batch_axis and _matches(sample_shape, expected[1:]):
         return True
     raise SamplesError(
-        f"samples for input '{value.name}' have shape {_shape_text(sample_shape)} per sample; "
-        f"expected {_shape_text(expected)}"
-        + (f" or {_shape_text(expected[1:])}" if len(expected) >= 1 and expected[0] == 1 else ""))
+        f"samples for input '{value.name}' have shape {shape_text(sample_shape)} per sample; "
+        f"expected {shape_text(expected)}"
+        + (f" or {shape_text(expected[1:])}" if len(expected) >= 1 and expected[0] == 1 else ""))
 
 
 def validate_samples(arrays: Mapping[str, np.ndarray], graph: Graph, source: str = "samples") -> dict[str, np.ndarray]:

@@ -418,3 +418,29 @@ def test_console_script_matches_module_entry(tmp_path):
     result = subprocess.run([*command, "passes", "dce"], capture_output=True, text=True, cwd=tmp_path,
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0 and result.stdout.startswith("dce\n")
+
+
+def test_entry_point_passes_are_loaded(tmp_path, identity_qir):
+    """A distribution publishing passes in the ``qcompiler.passes`` entry-point group needs no flag."""
+    site = tmp_path / "site"
+    (site / "ep_demo_passes-1.0.dist-info").mkdir(parents=True)
+    (site / "ep_demo_passes-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-demo-passes\n"
+                                                                   "Version: 1.0\n")
+    (site / "ep_demo_passes-1.0.dist-info" / "entry_points.txt").write_text(
+        "[qcompiler.passes]\nep-demo = ep_demo_passes\n")
+    (site / "ep_demo_passes.py").write_text(
+        "from qcompiler.pass_manager import register_pass\n\n\n"
+        "@register_pass('negate-to-abs')\n"
+        "def negate_to_abs(graph) -> bool:\n"
+        "    \"\"\"Turn every onnx.Neg into onnx.Abs (a test pass from an entry point).\"\"\"\n"
+        "    ops = graph.ops_of_kind('onnx.Neg')\n"
+        "    for op in ops:\n"
+        "        op.kind = 'onnx.Abs'\n"
+        "    return bool(ops)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    for argv, expected in ((["passes", "negate-to-abs"], "Turn every onnx.Neg into onnx.Abs"),
+                           (["opt", str(identity_qir), "-p", "negate-to-abs"], "%y = onnx.Abs(%a)")):
+        result = subprocess.run([sys.executable, "-m", "qcompiler", *argv], capture_output=True, text=True,
+                                cwd=tmp_path, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert expected in result.stdout

@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 def print_outputs(outputs: Mapping[str, np.ndarray]) -> None:
     """Print each output's name, shape and element type, then its values (numpy summarises large arrays)."""
+    from qcompiler.samples import shape_text
+
     for name, array in outputs.items():
-        shape = "x".join(str(d) for d in array.shape) or "scalar"
-        sys.stdout.write(f"{name}: {shape} {array.dtype}\n{np.array2string(array, threshold=200)}\n")
+        sys.stdout.write(f"{name}: {shape_text(array.shape)} {array.dtype}\n{np.array2string(array, threshold=200)}\n")
     sys.stdout.flush()
