@@ -122,6 +122,19 @@ def global_max_pool(op, x: np.ndarray):
     return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
 
 
+def global_lp_pool(op, x: np.ndarray):
+    """ONNX GlobalLpPool: the p-norm (``p`` default 2) over every spatial axis, kept as size-1 axes.
+
+    The reference implementation has no class for it, so this kernel is its only implementation.
+    """
+    if x.ndim < 3 or x.dtype.kind != "f":
+        return NotImplemented
+    p = float(op.attrs.get("p", 2))
+    axes = tuple(range(2, x.ndim))
+    norms = np.sum(np.abs(x.astype(np.float64)) ** p, axis=axes, keepdims=True) ** (1.0 / p)
+    return norms.astype(x.dtype)
+
+
 def _same_dtype(function: Callable[..., np.ndarray]) -> Kernel:
     """An elementwise kernel for numpy ``function`` that keeps its operands' (shared) dtype."""
 
@@ -144,6 +157,7 @@ FAST_KERNELS: dict[str, Kernel] = {
     "AveragePool": window.average_pool,
     "GlobalAveragePool": global_average_pool,
     "GlobalMaxPool": global_max_pool,
+    "GlobalLpPool": global_lp_pool,
     "Gemm": gemm,
     "MatMul": matmul,
     "BatchNormalization": batch_normalization,
