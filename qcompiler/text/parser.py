@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -209,26 +209,36 @@ class _Parser:
         return int(found.group(0))
 
     # -- attributes -----------------------------------------------------------------------------
+    def entries(self, close: str, key_pattern: re.Pattern, separator: str,
+                entry: Callable[[str, int], None], what: str) -> None:
+        """``key <separator> value`` entries separated by commas (a trailing one allowed) up to ``close``;
+        ``entry(key, position)`` parses each value. Keys must be unique."""
+        cur = self.cur
+        seen: set[str] = set()
+        while not cur.accept(close):
+            found = cur.match(key_pattern)
+            if found is None:
+                raise cur.expected(f"{what} name")
+            key = self._name(found)
+            if key in seen:
+                raise cur.error(f"{what} '{key}' is given twice", found.start())
+            seen.add(key)
+            cur.expect(separator, f"'{separator}' after {what} '{key}'")
+            entry(key, found.start())
+            if not cur.accept(","):
+                cur.expect(close, f"',' or '{close}' after {what} '{key}'")
+                return
+
     def attr_dict(self) -> dict[str, Any]:
         """``{name = value, ...}`` (the opening brace comes next)."""
-        cur = self.cur
-        cur.expect("{")
+        self.cur.expect("{")
         attrs: dict[str, Any] = {}
-        if cur.accept("}"):
-            return attrs
-        while True:
-            found = cur.match(_KEY)
-            if found is None:
-                raise cur.expected("an attribute name")
-            key = self._name(found)
-            if key in attrs:
-                raise cur.error(f"attribute '{key}' is given twice", found.start())
-            cur.expect("=", f"'=' after the attribute name '{key}'")
+
+        def entry(key: str, _: int) -> None:
             attrs[key] = self.attr_value()
-            if cur.accept("}"):
-                return attrs
-            if not cur.accept(","):
-                raise cur.expected("',' or '}' in the attribute dictionary")
+
+        self.entries("}", _KEY, "=", entry, "attribute")
+        return attrs
 
     def attr_value(self) -> Any:
         """One attribute value."""
@@ -486,48 +496,30 @@ class _Parser:
     def resource_section(self) -> dict[str, tuple[int, int]]:
         """``{-# dialect_resources: {builtin: {key: "0x...", ...}} #-}``: key -> span of its hex digits."""
         cur = self.cur
-        cur.expect("{-#")
         resources: dict[str, tuple[int, int]] = {}
-        while not cur.accept("#-}"):
-            found = cur.match(_RESOURCE_KEY)
-            if found is None or self._name(found) != "dialect_resources":
-                cur.pos = found.start() if found is not None else cur.pos
-                raise cur.expected("'dialect_resources' in the resource section")
-            cur.expect(":")
+
+        def blob(key: str, _: int) -> None:
+            found = cur.match(_HEX_BLOB)
+            if found is None:
+                raise cur.expected('a hex blob like "0x04000000..."')
+            if len(found.group(1)) < 8 or len(found.group(1)) % 2:
+                raise cur.error("a resource blob needs 4 alignment bytes and whole bytes of data", found.start())
+            resources[key] = (found.start(1) + 8, found.end(1))
+
+        def dialect(name: str, pos: int) -> None:
+            if name != "builtin":
+                raise cur.error(f"only builtin resources are supported, not '{name}'", pos)
             cur.expect("{")
-            while not cur.accept("}"):
-                dialect = cur.match(_RESOURCE_KEY)
-                if dialect is None:
-                    raise cur.expected("a dialect name")
-                if self._name(dialect) != "builtin":
-                    raise cur.error(f"only builtin resources are supported, not '{self._name(dialect)}'",
-                                    dialect.start())
-                cur.expect(":")
-                cur.expect("{")
-                while not cur.accept("}"):
-                    key_match = cur.match(_RESOURCE_KEY)
-                    if key_match is None:
-                        raise cur.expected("a resource key")
-                    key = self._name(key_match)
-                    if key in resources:
-                        raise cur.error(f"resource '{key}' is given twice", key_match.start())
-                    cur.expect(":")
-                    blob = cur.match(_HEX_BLOB)
-                    if blob is None:
-                        raise cur.expected('a hex blob like "0x04000000..."')
-                    if len(blob.group(1)) < 8 or len(blob.group(1)) % 2:
-                        raise cur.error("a resource blob needs 4 alignment bytes and whole bytes of data",
-                                        blob.start())
-                    resources[key] = (blob.start(1) + 8, blob.end(1))
-                    if not cur.accept(","):
-                        cur.expect("}", "',' or '}' after a resource")
-                        break
-                if not cur.accept(","):
-                    cur.expect("}", "',' or '}' after a dialect's resources")
-                    break
-            if not cur.accept(","):
-                cur.expect("#-}", "'#-}' closing the resource section")
-                break
+            self.entries("}", _RESOURCE_KEY, ":", blob, "resource")
+
+        def section(name: str, pos: int) -> None:
+            if name != "dialect_resources":
+                raise cur.error(f"expected 'dialect_resources' in the resource section, found '{name}'", pos)
+            cur.expect("{")
+            self.entries("}", _RESOURCE_KEY, ":", dialect, "dialect")
+
+        cur.expect("{-#")
+        self.entries("#-}", _RESOURCE_KEY, ":", section, "section")
         return resources
 
     def resolve(self, resources: dict[str, tuple[int, int]]) -> None:

@@ -83,7 +83,7 @@ GOOD = """func @main(%x: tensor<2xf32>) -> (y: tensor<2xf32>) {
     ("tensor<2xf32>) {", "tensor<2xf33>) {", "1:47", "expected a dimension or an element type"),
     (": tensor<2xf32>\n", ": tensor<2xf32\n", "2:36", "expected '>' closing the tensor type, found 'return'"),
     ("onnx.Relu(%x)", "onnx.Relu(%x) {a = }", "2:27", "expected an attribute value, found '}'"),
-    ("onnx.Relu(%x)", "onnx.Relu(%x) {a = 1 b = 2}", "2:29", "expected ',' or '}' in the attribute dictionary, found 'b'"),
+    ("onnx.Relu(%x)", "onnx.Relu(%x) {a = 1 b = 2}", "2:29", "expected ',' or '}' after attribute 'a', found 'b'"),
     ("onnx.Relu(%x)", "onnx.Relu(%x) {a = 1, a = 2}", "2:30", "attribute 'a' is given twice"),
     ("onnx.Relu(%x)", "onnx.Relu(%x %x)", "2:21", "expected ',' or ')' after an operand, found '%x'"),
     ("  return %y\n", "", "3:1", "expected an op or 'return', found '}'"),
@@ -129,6 +129,8 @@ def test_elided_constants_do_not_parse():
      "a resource blob needs 4 alignment bytes"),
     ('{-#\n  dialect_resources: {\n    builtin: {\n      w: 12\n    }\n  }\n#-}\n', "8:10",
      "expected a hex blob"),
+    ('{-#\n  dialect_resources: {\n    builtin: {\n      w: "0x04000000",\n      w: "0x04000000"\n    }\n  }\n#-}\n',
+     "9:7", "resource 'w' is given twice"),
     ('{-#\n  external_resources: {}\n#-}\n', "6:3", "expected 'dialect_resources' in the resource section, found 'external_resources'"),
 ])
 def test_resource_errors(section, location, message):
