@@ -110,3 +110,16 @@ def test_wheel_installs_and_runs_outside_the_repo(built, tmp_path):
                              cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.startswith("dce\n")
+
+
+def test_ci_script_runs_the_readme_test_command():
+    """CI and the README agree: .ci/run ends with exactly the test command the README gives new users."""
+    readme = (REPO / "README.md").read_text()
+    first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in first_block.splitlines() if line.strip()]
+    assert commands[0] == "pip install -e .[dev] && qcompiler demo"
+    script = REPO / ".ci" / "run"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    lines = [line.strip() for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert "set -euo pipefail" in lines
+    assert lines[-1] == commands[1] == "python -m pytest"
