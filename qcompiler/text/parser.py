@@ -68,7 +68,7 @@ class _Parser:
         self.cur = Cursor(text, filename)
         self.values: dict[str, Value] = {}
         self.types: dict[str, TensorType] = {}
-        self.pending: list[tuple[Any, Optional[str]]] = []  # (op or graph, attr name) holding resources
+        self.pending: list[Any] = []  # the ops (and the graph) whose attrs hold ``_Resource``s
         self.resource_count = 0
 
     # -- names and values -----------------------------------------------------------------------
@@ -301,7 +301,7 @@ class _Parser:
         if blob is not None:
             cur.pos = blob.end()
             cur.expect(">", "'>' closing dense")
-            return _Dense([blob.group(1)], True, blob.group(1), pos)
+            return _Dense([], True, blob.group(1), pos)
         elements: list = []
         splat = not cur.peek("[")
         self._dense_elements(elements)
@@ -385,7 +385,7 @@ class _Parser:
             count = self.resource_count
             graph.attrs = self.attr_dict()
             if self.resource_count != count:
-                self.pending.append((graph, None))
+                self.pending.append(graph)
         cur.expect("{", "'{' opening the function body")
         while True:
             cur.skip()
@@ -489,7 +489,7 @@ class _Parser:
         for value in op.results:
             self.values[value.name] = value
         if has_resources:
-            self.pending.append((op, None))
+            self.pending.append(op)
         return op
 
     # -- resources ------------------------------------------------------------------------------
@@ -558,7 +558,7 @@ class _Parser:
                 return {k: replace(v) for k, v in value.items()}
             return value
 
-        for holder, _ in self.pending:
+        for holder in self.pending:
             holder.attrs = {k: replace(v) for k, v in holder.attrs.items()}
 
 
