@@ -73,8 +73,9 @@ def has_side_effects(op: Op) -> bool:
         from qcompiler.ops.registry import lookup_op_def
 
         definition = lookup_op_def(op.kind)
-        effects = definition is None or bool(getattr(definition, "has_side_effects", False))
-        _SIDE_EFFECTS[op.kind] = effects
+        if definition is None:
+            return True  # not cached: the kind's dialect may register later
+        effects = _SIDE_EFFECTS[op.kind] = bool(getattr(definition, "has_side_effects", False))
     return effects
 
 
@@ -138,12 +139,6 @@ class Rewriter:
         if self._worklist is not None:
             for use in value.uses:
                 self._worklist.push(use.op)
-
-    def _push_producers(self, op: Op) -> None:
-        if self._worklist is not None:
-            for operand in op.operands:
-                if operand is not None and operand.producer is not None:
-                    self._worklist.push(operand.producer)
 
     # -- creating ---------------------------------------------------------------------------
     def create(self, kind: str, operands: Sequence[Optional[Value]], attrs: Optional[dict[str, Any]] = None,
@@ -246,6 +241,7 @@ class _Worklist:
         self._members: set[int] = {id(op) for op in ops}
 
     def push(self, op: Op) -> None:
+        """Add ``op`` unless it is already waiting (the return op is never visited)."""
         if op.kind == RETURN:
             return
         key = id(op)
@@ -254,10 +250,12 @@ class _Worklist:
             self._stack.append(op)
 
     def discard(self, op: Op) -> None:
+        """Forget an erased op."""
         # the op stays in the stack (keeping its id from being reused) and is skipped as erased when popped
         self._members.discard(id(op))
 
     def pop(self) -> Optional[Op]:
+        """The next op to visit, or None when the worklist is empty."""
         stack = self._stack
         while stack:
             op = stack.pop()
@@ -286,6 +284,7 @@ class _PatternTable:
         self._cache: dict[str, tuple[RewritePattern, ...]] = {}
 
     def for_kind(self, kind: str) -> tuple[RewritePattern, ...]:
+        """The patterns to try on an op of ``kind``, in order."""
         found = self._cache.get(kind)
         if found is None:
             entries = sorted(self._specific.get(kind, []) + self._generic, key=lambda e: (e[0], e[1]))
@@ -326,7 +325,13 @@ def apply_patterns(graph: Graph, patterns: Sequence[RewritePattern], *, max_iter
         operands = op.operands
         for pattern in candidates:
             rw._set_root(op)
-            if pattern.match_and_rewrite(op, rw):
+            try:
+                rewrote = pattern.match_and_rewrite(op, rw)
+            except QCompilerError as error:
+                if error.location is None:
+                    error.location = op.loc  # name the user's node the failing rewrite was about
+                raise
+            if rewrote:
                 rewrites += 1
                 fired[pattern.pattern_name] += 1
                 changed = True

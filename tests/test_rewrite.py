@@ -409,3 +409,18 @@ def test_rewrite_on_an_imported_model_keeps_outputs_and_locations(shared_models_
     got = run(graph, feeds)
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name])
+
+
+def test_pattern_errors_get_the_op_location() -> None:
+    class Refuses(RewritePattern):
+        root = "onnx.Neg"
+
+        def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+            raise QCompilerError("unsupported negation")
+
+    graph = Graph()
+    x = graph.add_input("x", F32)
+    graph.set_outputs([graph.create("onnx.Neg", [x], loc="/model/neg", result_types=[F32]).result], ["y"])
+    with pytest.raises(QCompilerError) as info:
+        apply_patterns(graph, [Refuses()])
+    assert str(info.value) == "/model/neg: unsupported negation"

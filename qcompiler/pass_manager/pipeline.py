@@ -30,24 +30,29 @@ class _Parser:
         self.expanding = expanding
 
     def error(self, message: str, pos: Optional[int] = None) -> PipelineError:
+        """A ``PipelineError`` quoting the pipeline and the 1-based column."""
         column = (self.pos if pos is None else pos) + 1
         return PipelineError(f"pipeline '{self.text}', column {column}: {message}")
 
     def skip_space(self) -> None:
+        """Move past whitespace."""
         while self.pos < len(self.text) and self.text[self.pos].isspace():
             self.pos += 1
 
     def peek(self) -> str:
+        """The next non-space character, or '' at the end."""
         self.skip_space()
         return self.text[self.pos] if self.pos < len(self.text) else ""
 
     def expect(self, char: str) -> None:
+        """Consume ``char`` or fail."""
         if self.peek() != char:
             found = f"'{self.peek()}'" if self.peek() else "the end"
             raise self.error(f"expected '{char}', found {found}")
         self.pos += 1
 
     def word(self, what: str) -> str:
+        """A pass or option name."""
         self.skip_space()
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos] in _NAME_CHARS:
@@ -59,6 +64,7 @@ class _Parser:
 
     # -- grammar ----------------------------------------------------------------------------
     def pipeline(self, closing: str) -> list[Pass]:
+        """Comma-separated elements up to ``closing`` ('' for the end of the text), which is not consumed."""
         passes: list[Pass] = []
         if self.peek() in (closing, ""):
             return passes
@@ -74,6 +80,7 @@ class _Parser:
             raise self.error(f"expected ',' or {expected}, found {repr(char) if char else 'the end'}")
 
     def element(self) -> list[Pass]:
+        """One pass with its options and nested passes, or the expansion of a named pipeline."""
         start = self.pos
         name = self.word("a pass name")
         raw_options: dict[str, str] = {}
@@ -97,6 +104,7 @@ class _Parser:
         return [build_pass(cls, raw_options, nested)]
 
     def options(self, pass_name: str) -> dict[str, str]:
+        """``key=value`` pairs up to and including the closing brace, values still as text."""
         options: dict[str, str] = {}
         while self.peek() != "}":
             if not self.peek():
@@ -113,6 +121,7 @@ class _Parser:
         return options
 
     def value(self) -> str:
+        """One option value: a quoted string, a braced text, or a bare word."""
         self.skip_space()
         if self.pos >= len(self.text):
             raise self.error("expected an option value, found the end")
@@ -142,6 +151,7 @@ class _Parser:
         return self.text[start:self.pos]
 
     def expand(self, named: NamedPipeline, pos: int) -> list[Pass]:
+        """The passes of a named pipeline (wrapped in a fixed-point group when it asks for one)."""
         if named.name in self.expanding:
             chain = " -> ".join(self.expanding + (named.name,))
             raise self.error(f"named pipeline '{named.name}' refers to itself ({chain})", pos)
@@ -153,6 +163,7 @@ class _Parser:
         return passes
 
     def parse(self) -> list[Pass]:
+        """The whole text as a pipeline."""
         passes = self.pipeline("")
         if self.peek():
             raise self.error(f"unexpected '{self.peek()}'")
