@@ -537,3 +537,14 @@ def test_named_fixed_point_pipeline_shows_its_name() -> None:
     graph.attrs["countdown"] = 100
     with pytest.raises(QCompilerError, match=r"^test-repeat\(test-countdown,dce\) did not converge in 5"):
         PassManager("test-repeat").run(graph)
+
+
+def test_group_timing_leaves_instrumentation_out(tmp_path: Path) -> None:
+    graph = small_graph()
+    graph.attrs["countdown"] = 3
+    pm = PassManager("fixed-point(test-countdown,dce)", timing=True, verify_each=True, dump_dir=tmp_path,
+                     print_after_all=True, printer=fake_printer, out=io.StringIO())
+    pm.run(graph)
+    (_, group), (_, countdown), (_, dce) = pm.timings
+    assert group + 1e-9 >= countdown + dce
+    assert len(list(tmp_path.iterdir())) == 1 + 4 * 2 + 1  # input, 4 rounds of two passes, the group
