@@ -284,6 +284,18 @@ def test_passes_includes_plugins(tmp_path, readme_plugin):
     assert "keep-outputs: bool = true" in result.stdout
 
 
+def test_passes_lists_named_pipelines(tmp_path):
+    plugin = tmp_path / "pipelines.py"
+    plugin.write_text("from qcompiler.pass_manager import register_pipeline\n"
+                      "register_pipeline('tidy-up', 'cse,dce', 'Merge duplicates, then drop dead ops.')\n")
+    result = run_script("passes", "--load-pass-plugin", plugin, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    listing = result.stdout.split("Pipelines:", 1)[1]
+    assert "tidy-up  (pipeline)\n    Merge duplicates, then drop dead ops.\n    runs: cse,dce\n" in listing
+    one = run_script("passes", "tidy-up", "--load-pass-plugin", plugin, cwd=tmp_path)
+    assert one.returncode == 0 and one.stdout.startswith("tidy-up  (pipeline)\n")
+
+
 def test_demo(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "demo", "-o", tmp_path / "demo")
     assert code == 0
