@@ -10,6 +10,7 @@ from qcompiler.errors import ParseError
 from qcompiler.text.syntax import STRING_LITERAL, unescape
 
 _SKIP = re.compile(r"(?:\s+|//[^\n]*)*")
+_BLANK_START = frozenset(" \t\n\r\f\v/")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 T = TypeVar("T")
 
@@ -19,10 +20,11 @@ _TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"?|[%@]?[A-Za-z0-9_.$-]+|\S')
 class Cursor:
     """A position in a text being parsed, with the token-level operations the parser needs."""
 
-    __slots__ = ("text", "filename", "pos")
+    __slots__ = ("text", "filename", "pos", "length")
 
     def __init__(self, text: str, filename: str) -> None:
         self.text = text
+        self.length = len(text)
         self.filename = filename
         self.pos = 0
 
@@ -56,7 +58,9 @@ class Cursor:
     # -- scanning -------------------------------------------------------------------------------
     def skip(self) -> None:
         """Move past blanks and ``//`` comments."""
-        self.pos = _SKIP.match(self.text, self.pos).end()
+        pos = self.pos
+        if pos < self.length and self.text[pos] in _BLANK_START:
+            self.pos = _SKIP.match(self.text, pos).end()
 
     def at_end(self) -> bool:
         """Whether only blanks and comments remain."""
