@@ -8,7 +8,7 @@ import textwrap
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import ClassVar, Literal, Optional
+from typing import ClassVar, Literal, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -19,6 +19,7 @@ from qcompiler.ir import Graph
 from qcompiler.pass_manager import (FixedPoint, Pass, PassManager, PipelineError, get_pass, load_entry_point_passes,
                                     load_pass_plugin, parse_pipeline, pipeline_text, register_pass,
                                     register_pipeline, registered_passes, registered_pipelines)
+from qcompiler.pass_manager import parse_value
 from qcompiler.pass_manager import registry as pass_registry
 from qcompiler.types import TensorType
 
@@ -548,3 +549,26 @@ def test_group_timing_leaves_instrumentation_out(tmp_path: Path) -> None:
     (_, group), (_, countdown), (_, dce) = pm.timings
     assert group + 1e-9 >= countdown + dce
     assert len(list(tmp_path.iterdir())) == 1 + 4 * 2 + 1  # input, 4 rounds of two passes, the group
+
+
+@pytest.mark.parametrize("tp, text, expected", [
+    (Sequence[str], "a, b", ["a", "b"]),
+    (tuple[int, ...], "1,0x2", (1, 2)),
+    (list, "p,q", ["p", "q"]),
+    (Optional[list[str]], "none", None),
+    (Optional[list[str]], "x", ["x"]),
+    (list[float], "", []),
+    (Optional[float], "1.5", 1.5),
+    (bool, "Off", False),
+])
+def test_parse_value_by_type(tp: object, text: str, expected: object) -> None:
+    assert parse_value(text, tp) == expected
+
+
+def test_nested_lists_cannot_be_options() -> None:
+    def nested(graph: Graph, table: list[list[int]] = []) -> bool:  # noqa: B006
+        """Unspellable option."""
+        return False
+
+    with pytest.raises(QCompilerError, match="option 'table' has type list\\[list\\[int\\]\\]"):
+        register_pass("test-nested-list")(nested)

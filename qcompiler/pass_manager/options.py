@@ -6,6 +6,7 @@ pipeline string a field ``per_channel`` is spelled ``per-channel``, like MLIR's 
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import enum
 import types
@@ -26,6 +27,17 @@ MISSING = dataclasses.MISSING
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _NONE = {"none", "null", ""}
+_SEQUENCES = (list, tuple, collections.abc.Sequence)
+
+
+def _sequence_element(tp: Any) -> Optional[Any]:
+    """The element type of a list-like option type (``str`` when unparametrized), or None if not list-like."""
+    if tp in _SEQUENCES:
+        return str
+    if typing.get_origin(tp) in _SEQUENCES:
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return args[0] if args else str
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,13 +90,11 @@ def type_name(tp: Any) -> str:
     inner, optional = _unwrap_optional(tp)
     if optional:
         return f"{type_name(inner)} or none"
-    origin = typing.get_origin(inner)
-    if origin is Literal:
+    if typing.get_origin(inner) is Literal:
         return "one of " + "|".join(str(a) for a in typing.get_args(inner))
-    if origin in (list, tuple, typing.Sequence) or origin is getattr(typing, "Sequence", None):
-        args = [a for a in typing.get_args(inner) if a is not Ellipsis]
-        element = type_name(args[0]) if args else "str"
-        return f"list[{element}]"
+    element = _sequence_element(inner)
+    if element is not None:
+        return f"list[{type_name(element)}]"
     if isinstance(inner, type) and issubclass(inner, enum.Enum):
         return "one of " + "|".join(m.name.lower() for m in inner)
     if isinstance(inner, type):
@@ -95,12 +105,11 @@ def type_name(tp: Any) -> str:
 def check_option_type(tp: Any) -> bool:
     """Whether ``parse_value`` knows how to parse values of ``tp``."""
     inner, _ = _unwrap_optional(tp)
-    origin = typing.get_origin(inner)
-    if origin is Literal:
+    if typing.get_origin(inner) is Literal:
         return True
-    if origin in (list, tuple) or origin is typing.Sequence:
-        args = [a for a in typing.get_args(inner) if a is not Ellipsis]
-        return not args or check_option_type(args[0])
+    element = _sequence_element(inner)
+    if element is not None:
+        return _sequence_element(element) is None and check_option_type(element)
     if isinstance(inner, type) and issubclass(inner, enum.Enum):
         return True
     return inner in (bool, int, float, str) or inner is Any
@@ -117,12 +126,11 @@ def parse_value(text: str, tp: Any) -> Any:
     if optional and stripped.lower() in _NONE:
         return None
     origin = typing.get_origin(inner)
-    if origin in (list, tuple) or origin is typing.Sequence:
-        args = [a for a in typing.get_args(inner) if a is not Ellipsis]
-        element = args[0] if args else str
+    element = _sequence_element(inner)
+    if element is not None:
         items = [] if not stripped else [part.strip() for part in stripped.split(",")]
         values = [parse_value(item, element) for item in items]
-        return tuple(values) if origin is tuple else values
+        return tuple(values) if tuple in (inner, origin) else values
     if origin is Literal:
         for allowed in typing.get_args(inner):
             if stripped == str(allowed) or (not isinstance(allowed, str) and _same_scalar(stripped, allowed)):
