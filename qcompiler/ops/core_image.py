@@ -99,24 +99,39 @@ def window_taps(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], di
                                col:col + (out_w - 1) * strides[1] + 1:strides[1], :]
 
 
+#: Above this many elements the im2col matrix is not built and the convolution loops over kernel taps.
+IM2COL_MAX_ELEMENTS = 1 << 25
+
+
 def grouped_conv_nhwc(x: np.ndarray, taps_weight: np.ndarray, bias: Optional[np.ndarray], strides: Sequence[int],
                       dilations: Sequence[int], padding: Sequence[int]) -> np.ndarray:
     """Grouped 2-D convolution of an NHWC image; ``taps_weight`` is [KH, KW, G, C/G, O/G] and output channel
-    ``g * (O/G) + o`` is group g's o-th filter. Depthwise convolution is the case C/G == 1."""
+    ``g * (O/G) + o`` is group g's o-th filter. Depthwise convolution is the case C/G == 1.
+
+    Depthwise: one vectorized multiply-accumulate per kernel tap. Otherwise im2col (every tap's view side by
+    side) and one (grouped) matrix product, or a matrix product per tap when im2col would be too large.
+    """
     kh, kw, groups, per_group, out_per_group = taps_weight.shape
-    out = None
-    for i, j, tap in window_taps(x, (kh, kw), strides, dilations, padding, 0.0):
-        n, oh, ow, _ = tap.shape
-        w = taps_weight[i, j]
-        if per_group == 1:
-            contribution = tap.reshape(n, oh, ow, groups, 1) * w[:, 0, :]
-        elif groups == 1:
-            contribution = (tap.reshape(-1, per_group) @ w[0]).reshape(n, oh, ow, 1, out_per_group)
-        else:
-            grouped = tap.reshape(-1, groups, per_group).transpose(1, 0, 2)
-            contribution = np.matmul(grouped, w).transpose(1, 0, 2).reshape(n, oh, ow, groups, out_per_group)
-        out = contribution if out is None else out + contribution
-    out = out.reshape(out.shape[:3] + (groups * out_per_group,))
+    taps = list(window_taps(x, (kh, kw), strides, dilations, padding, 0.0))
+    n, oh, ow, _ = taps[0][2].shape
+    pixels = n * oh * ow
+    if per_group == 1:
+        out = None
+        for i, j, tap in taps:
+            contribution = tap.reshape(n, oh, ow, groups, 1) * taps_weight[i, j, :, 0, :]
+            out = contribution if out is None else out + contribution
+    elif pixels * kh * kw * groups * per_group <= IM2COL_MAX_ELEMENTS:
+        columns = np.stack([tap.reshape(pixels, groups, per_group) for _, _, tap in taps], axis=2)
+        columns = columns.transpose(1, 0, 2, 3).reshape(groups, pixels, kh * kw * per_group)
+        weights = taps_weight.transpose(2, 0, 1, 3, 4).reshape(groups, kh * kw * per_group, out_per_group)
+        out = np.matmul(columns, weights.astype(x.dtype, copy=False)).transpose(1, 0, 2)
+    else:
+        out = None
+        for i, j, tap in taps:
+            grouped = tap.reshape(pixels, groups, per_group).transpose(1, 0, 2)
+            contribution = np.matmul(grouped, taps_weight[i, j]).transpose(1, 0, 2)
+            out = contribution if out is None else out + contribution
+    out = out.reshape(n, oh, ow, groups * out_per_group)
     if bias is not None:
         out = out + bias
     return out.astype(x.dtype, copy=False)
