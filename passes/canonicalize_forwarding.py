@@ -182,7 +182,8 @@ def _merge_same(op: Op, kind: str, combine, rw: Rewriter) -> bool:
 
 
 class MulBeforeAdd(RewritePattern):
-    """Mul(Add(x, a), b) -> Add(Mul(x, b), a * b) with a, b constant, so affine chains gather as one Mul, one Add."""
+    """Mul(Add(Mul(y, c), a), b) -> Add(Mul(Mul(y, c), b), a * b) with a, b, c constant, so that affine chains
+    gather as one Mul and one Add (only when the moved Mul meets another constant Mul to merge with)."""
 
     root = "onnx.Mul"
 
@@ -191,6 +192,9 @@ class MulBeforeAdd(RewritePattern):
         if chain is None:
             return False
         x, a, b, shape = chain
+        scale = producer_of(x, "onnx.Mul")
+        if scale is None or split_const_operand(scale) is None:
+            return False
         shift = (a * b).astype(a.dtype)
         scaled_shape = tuple(np.broadcast_shapes(x.type.shape, b.shape))
         if not _broadcast_keeps(shape, scaled_shape, shift.shape):
