@@ -7,8 +7,9 @@ reference implementation. Convolution and pooling live in ``onnx_kernels_window`
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -173,3 +174,15 @@ FAST_KERNELS: dict[str, Kernel] = {
     "Min": _same_dtype(_variadic(np.minimum)),
 }
 """Fast kernels by ONNX op type; ``OnnxOp.evaluate`` tries these before the reference implementation."""
+
+
+@contextlib.contextmanager
+def fast_kernels_disabled() -> Iterator[None]:
+    """Within the block every onnx op runs on ``onnx.reference``: for benchmarks that measure what the
+    fast kernels save, and for checking a kernel against the reference through the interpreter."""
+    saved = dict(FAST_KERNELS)
+    FAST_KERNELS.clear()
+    try:
+        yield
+    finally:
+        FAST_KERNELS.update(saved)
