@@ -117,10 +117,20 @@ def test_omitted_inputs_and_trailing_outputs() -> None:
     graph = import_onnx(make_model(nodes, [tensor("x", [4])], [tensor("y", [4])], [hi]))
     verify(graph)
     clip, drop = graph.ops_of_kind("onnx.Clip")[0], graph.ops_of_kind("onnx.Dropout")[0]
-    assert clip.operands[1] is None and clip.operands[2].name == "hi"
+    assert clip.num_operands == 3 and clip.operands[1] is None and clip.operands[2].name == "hi"
     assert len(drop.results) == 1
     out = run(graph, {"x": np.array([-1, 0.25, 0.75, 2], np.float32)})["y"]
     np.testing.assert_array_equal(out, [-1, 0.25, 0.5, 0.5])
+
+
+def test_trailing_omitted_input_is_a_none_operand() -> None:
+    lo = numpy_helper.from_array(np.array(0.0, np.float32), "lo")
+    model = make_model([helper.make_node("Clip", ["x", "lo", ""], ["y"], name="clip")], [tensor("x", [3])],
+                       [tensor("y", [3])], [lo])
+    graph = import_onnx(model)
+    verify(graph)
+    assert graph.ops_of_kind("onnx.Clip")[0].operands[1:] == (graph.ops_of_kind(CONST)[0].result, None)
+    np.testing.assert_array_equal(run(graph, {"x": np.array([-1, 0, 2], np.float32)})["y"], [0, 0, 2])
 
 
 def test_initializers_listed_as_inputs_are_constants() -> None:
@@ -179,6 +189,15 @@ def test_input_shapes_wrong_rank() -> None:
 def test_input_shapes_conflicting_dim() -> None:
     error = import_error(relu_model(), input_shapes={"x": (2, 7)})
     assert "'x'" in str(error) and "dim 1 = 7" in str(error) and "fixes it to 3" in str(error)
+
+
+def test_input_shapes_cannot_turn_a_fixed_dim_into_a_symbol() -> None:
+    error = import_error(relu_model(), input_shapes={"x": ("B", "C")})
+    assert "'x'" in str(error) and "dim 1 = C" in str(error)
+
+
+def test_input_shapes_rejects_negative_dims() -> None:
+    assert "dims are sizes >= 0 or names" in str(import_error(relu_model(), input_shapes={"x": (-1, 3)}))
 
 
 def test_input_shapes_unknown_input_name() -> None:

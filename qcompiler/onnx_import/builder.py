@@ -48,7 +48,7 @@ def build_graph(loaded: LoadedModel, input_shapes: Optional[InputShapes]) -> Gra
     _check_unsupported(model.graph, origin)
     _check_tensor_inputs(model.graph, origin)
     types = infer_model_types(model, input_shapes, origin)
-    graph = Graph(model.graph.name or "main")
+    graph = Graph()
     graph.attrs["onnx.opset"] = loaded.opset
     builder = _Builder(graph, types, origin)
     builder.add_initializers(model.graph)
@@ -179,8 +179,6 @@ class _Builder:
             else:
                 raise ModelImportError(f"{node.op_type} uses tensor '{name}', which no node, input or initializer "
                                        "defines", loc)
-        while operands and operands[-1] is None:
-            operands.pop()
         outputs = list(node.output)
         while outputs and not outputs[-1]:
             outputs.pop()

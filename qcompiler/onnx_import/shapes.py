@@ -137,7 +137,7 @@ def _apply_input_shapes(skeleton: onnx.ModelProto, model: onnx.ModelProto, input
                 raise ModelImportError(f"input_shapes gives input '{name}' rank {len(dims)} ({_text(dims)}), but "
                                        f"the model declares rank {len(declared)} ({_dims_text(declared)})", origin)
             for axis, (dim, wanted) in enumerate(zip(declared, dims)):
-                if dim.HasField("dim_value") and isinstance(wanted, int) and dim.dim_value != wanted:
+                if dim.HasField("dim_value") and dim.dim_value != wanted:
                     raise ModelImportError(f"input_shapes gives input '{name}' dim {axis} = {wanted}, but the "
                                            f"model fixes it to {dim.dim_value} ({_dims_text(declared)})", origin)
         for dim in dims:
