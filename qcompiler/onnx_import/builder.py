@@ -6,6 +6,7 @@ definition's own inference, and as a last resort from evaluating an op whose ope
 
 from __future__ import annotations
 
+import heapq
 from typing import Optional
 
 import numpy as np
@@ -78,12 +79,13 @@ def _check_unsupported(graph: onnx.GraphProto, origin: Optional[str]) -> None:
 
 
 def _check_tensor_inputs(graph: onnx.GraphProto, origin: Optional[str]) -> None:
+    """Refuse sparse initializers and inputs that are sequences, maps or optionals."""
     if len(graph.sparse_initializer):
         names = ", ".join(s.values.name or "?" for s in graph.sparse_initializer)
         raise ModelImportError(f"sparse initializers are not supported ({names})", origin)
     for info in graph.input:
         if info.type.WhichOneof("value") not in (None, "tensor_type"):
-            tensor_type_of(f"input {info.name}", info.type, origin)
+            tensor_type_of(info.name, info.type, origin, what="input")
 
 
 def _topological(graph: onnx.GraphProto, origin: Optional[str]) -> list[tuple[int, onnx.NodeProto]]:
@@ -101,15 +103,15 @@ def _topological(graph: onnx.GraphProto, origin: Optional[str]) -> list[tuple[in
         for producer in needed:
             consumers.setdefault(producer, []).append(index)
     ready = [index for index, _ in nodes if waiting[index] == 0]
+    heapq.heapify(ready)  # among the ready nodes the earliest in the file goes first: a stable order
     order = []
     while ready:
-        ready.sort(reverse=True)
-        index = ready.pop()
+        index = heapq.heappop(ready)
         order.append((index, graph.node[index]))
         for consumer in consumers.get(index, []):
             waiting[consumer] -= 1
             if waiting[consumer] == 0:
-                ready.append(consumer)
+                heapq.heappush(ready, consumer)
     if len(order) != len(nodes):
         stuck = sorted(set(range(len(nodes))) - {i for i, _ in order})
         names = ", ".join(node_location(graph.node[i], i) for i in stuck[:5])

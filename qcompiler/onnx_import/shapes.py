@@ -21,13 +21,14 @@ MAX_SKELETON_CONSTANT = 4096
 InputShapes = Mapping[str, Sequence[int | str]]
 
 
-def tensor_type_of(name: str, type_proto: onnx.TypeProto, origin: Optional[str]) -> Optional[TensorType]:
+def tensor_type_of(name: str, type_proto: onnx.TypeProto, origin: Optional[str], what: str = "tensor"
+                   ) -> Optional[TensorType]:
     """The IR type of tensor ``name``; a clear error for sequences, maps, optionals and unknown element types."""
     kind = type_proto.WhichOneof("value")
     if kind not in (None, "tensor_type"):
         readable = {"sequence_type": "a sequence", "map_type": "a map", "optional_type": "an optional",
                     "sparse_tensor_type": "a sparse tensor"}.get(kind, kind)
-        raise ModelImportError(f"'{name}' is {readable}; only tensors are supported", origin)
+        raise ModelImportError(f"{what} '{name}' is {readable}; only tensors are supported", origin)
     try:
         return type_from_onnx(type_proto)
     except QCompilerError as error:
