@@ -154,6 +154,7 @@ def _variadic(function: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Calla
 
 FAST_KERNELS: dict[str, Kernel] = {
     "Conv": window.conv,
+    "ConvTranspose": window.conv_transpose,
     "MaxPool": window.max_pool,
     "AveragePool": window.average_pool,
     "GlobalAveragePool": global_average_pool,

@@ -1,4 +1,5 @@
-"""Sliding-window geometry and kernels for ONNX convolutions and pooling (Conv, MaxPool, AveragePool).
+"""Sliding-window geometry and kernels for ONNX convolutions and pooling (Conv, ConvTranspose, MaxPool,
+AveragePool).
 
 Every kernel loops over kernel positions only (a 3x3 kernel means nine vectorized numpy steps over the
 whole output), never over output pixels. Geometry (pads, strides, dilations, ``auto_pad``, ``ceil_mode``)
@@ -138,9 +139,12 @@ def conv(op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] = None):
     padded = pad_spatial(x, geometry, 0)
     batch, channels = x.shape[:2]
     taps = int(np.prod(geometry.kernel))
-    columns = np.empty((batch, channels, taps) + geometry.output, dtype=x.dtype)
-    for index, window in enumerate(kernel_positions(geometry)):
-        columns[:, :, index] = padded[window]
+    if taps == 1:  # a 1x1 convolution reads its (strided) input directly
+        columns = padded[next(kernel_positions(geometry))]
+    else:
+        columns = np.empty((batch, channels, taps) + geometry.output, dtype=x.dtype)
+        for index, window in enumerate(kernel_positions(geometry)):
+            columns[:, :, index] = padded[window]
     pixels = int(np.prod(geometry.output))
     columns = columns.reshape(batch, groups, (channels // groups) * taps, pixels)
     weights = w.reshape(groups, w.shape[0] // groups, -1).astype(x.dtype, copy=False)
@@ -148,6 +152,80 @@ def conv(op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] = None):
     if bias is not None:
         out += bias.astype(x.dtype, copy=False).reshape((-1,) + (1,) * rank)
     return out
+
+
+def conv_transpose(op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] = None):
+    """ONNX ConvTranspose: one grouped matrix product for every kernel position at once, then a strided
+    scatter-add per kernel position (col2im), and a crop by the pads."""
+    rank = x.ndim - 2
+    groups = int(op.attrs.get("group", 1))
+    if rank not in SPATIAL_RANKS or w.ndim != x.ndim or x.dtype.kind != "f" or x.shape[1] != w.shape[0] \
+            or x.shape[1] % groups:
+        return NotImplemented
+    kernel = tuple(w.shape[2:])
+    if tuple(op.attrs.get("kernel_shape") or kernel) != kernel:
+        return NotImplemented
+    output = _declared_spatial_shape(op, rank)
+    start = _conv_transpose_crop(op, x.shape[2:], kernel, output)
+    if start is None:
+        return NotImplemented
+    strides = tuple(op.attrs.get("strides") or [1] * rank)
+    dilations = tuple(op.attrs.get("dilations") or [1] * rank)
+    batch, channels = x.shape[:2]
+    per_group_out, taps = w.shape[1], int(np.prod(kernel))
+    weights = w.astype(x.dtype, copy=False).reshape(groups, channels // groups, per_group_out * taps)
+    inputs = x.reshape(batch, groups, channels // groups, -1)
+    columns = np.matmul(weights.transpose(0, 2, 1), inputs).reshape(
+        (batch, groups, per_group_out, taps) + x.shape[2:])
+    # an output_shape beyond the uncropped output is zero-filled at the end
+    full = tuple(max(f, b + o) for f, b, o in zip(_conv_transpose_full(op, x.shape[2:], kernel), start, output))
+    out = np.zeros((batch, groups, per_group_out) + full, dtype=x.dtype)
+    for index, position in enumerate(itertools.product(*(range(k) for k in kernel))):
+        target = (slice(None),) * 3 + tuple(
+            slice(p * d, p * d + (n - 1) * s + 1, s) for p, d, n, s in zip(position, dilations, x.shape[2:], strides))
+        out[target] += columns[:, :, :, index]
+    crop = (slice(None), slice(None)) + tuple(slice(b, b + o) for b, o in zip(start, output))
+    out = out.reshape((batch, groups * per_group_out) + full)[crop]
+    if bias is not None:
+        out = out + bias.astype(x.dtype, copy=False).reshape((-1,) + (1,) * rank)
+    return out
+
+
+def _conv_transpose_full(op, spatial_shape: Sequence[int], kernel: Sequence[int]) -> tuple[int, ...]:
+    """The uncropped output size of a ConvTranspose along each axis (``output_padding`` included)."""
+    rank = len(spatial_shape)
+    strides = op.attrs.get("strides") or [1] * rank
+    dilations = op.attrs.get("dilations") or [1] * rank
+    extra = op.attrs.get("output_padding") or [0] * rank
+    return tuple(int((n - 1) * s + (k - 1) * d + 1 + e)
+                 for n, s, k, d, e in zip(spatial_shape, strides, kernel, dilations, extra))
+
+
+def _conv_transpose_crop(op, spatial_shape: Sequence[int], kernel: Sequence[int],
+                         output: Optional[Sequence[int]]) -> Optional[tuple[int, ...]]:
+    """Where the declared output starts inside the uncropped output, or None when that is not covered.
+
+    With ``output_shape`` or SAME auto-padding the padding is derived (SAME_UPPER puts the smaller half
+    first); otherwise it is the ``pads`` attribute (zero for VALID).
+    """
+    rank = len(spatial_shape)
+    if output is None:
+        return None
+    full = _conv_transpose_full(op, spatial_shape, kernel)
+    auto_pad = op.attrs.get("auto_pad", "NOTSET") or "NOTSET"
+    if op.attrs.get("output_shape") or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        totals = [f - o for f, o in zip(full, output)]
+        start = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
+    elif auto_pad == "VALID":
+        start = [0] * rank
+    elif auto_pad == "NOTSET":
+        start = list((op.attrs.get("pads") or [0] * (2 * rank))[:rank])
+    else:
+        return None
+    if len(start) != rank or any(b < 0 for b in start) or (
+            not op.attrs.get("output_shape") and any(b + o > f for b, o, f in zip(start, output, full))):
+        return None
+    return tuple(int(b) for b in start)
 
 
 def _pool_kernel_shape(op, x: np.ndarray) -> Optional[tuple[int, ...]]:
