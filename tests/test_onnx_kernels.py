@@ -110,14 +110,19 @@ CONV_GRID = list(itertools.product(
 ))
 
 
+def conv_case(rank: int, size: int, channels: int, weight_dims: tuple[int, int], group: int, stride: int,
+              dilation: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Input, weight (leading dims ``weight_dims``, then a 3x2x3 kernel cut to ``rank``) and attributes."""
+    x = random(2, channels, *([size] * rank))
+    w = random(*weight_dims, *[3, 2, 3][:rank])
+    return x, w, {"group": group, "strides": [stride] * rank, "dilations": [dilation] * rank}
+
+
 @pytest.mark.parametrize("rank,groups,stride,dilation,padding", CONV_GRID)
 def test_conv(rank, groups, stride, dilation, padding):
     group, channels, out_channels = groups
-    size = {1: 11, 2: 9, 3: 6}[rank]
-    kernel = [3, 2, 3][:rank]
-    x = random(2, channels, *([size] * rank))
-    w = random(out_channels, channels // group, *kernel)
-    attrs = {"group": group, "strides": [stride] * rank, "dilations": [dilation] * rank}
+    x, w, attrs = conv_case(rank, {1: 11, 2: 9, 3: 6}[rank], channels, (out_channels, channels // group), group,
+                            stride, dilation)
     if padding == "explicit":
         attrs["pads"] = [1, 0, 2][:rank] + [2, 1, 0][:rank]
     else:
@@ -279,7 +284,7 @@ def test_lrn(size):
     np.testing.assert_allclose(result, x / (1.5 + 0.01 / size * squares) ** 0.6, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("op_type", ("Softmax", "LogSoftmax"))
+@pytest.mark.parametrize("op_type", ("Softmax", "LogSoftmax", "Hardmax"))
 @pytest.mark.parametrize("axis", (None, 0, 1, -1, 2))
 @pytest.mark.parametrize("opset", (11, 13))
 def test_softmax(op_type, axis, opset):
@@ -330,10 +335,7 @@ CONV_TRANSPOSE_GRID = list(itertools.product(
 def test_conv_transpose(rank, groups, stride, dilation, padding):
     group, channels, per_group = groups
     size = {1: 7, 2: 5, 3: 4}[rank]
-    kernel = [3, 2, 3][:rank]
-    x = random(2, channels, *([size] * rank))
-    w = random(channels, per_group, *kernel)
-    attrs = {"group": group, "strides": [stride] * rank, "dilations": [dilation] * rank}
+    x, w, attrs = conv_case(rank, size, channels, (channels, per_group), group, stride, dilation)
     if padding == "explicit":
         attrs["pads"] = [1, 0, 1][:rank] + [0, 1, 1][:rank]
     elif padding == "output_padding":

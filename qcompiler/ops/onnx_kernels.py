@@ -91,6 +91,17 @@ def log_softmax(op, x: np.ndarray):
     return (shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))).reshape(x.shape)
 
 
+def hardmax(op, x: np.ndarray):
+    """ONNX Hardmax: 1 at the first maximum along the axis, 0 elsewhere (opset rules as for Softmax)."""
+    if x.ndim == 0:
+        return NotImplemented
+    flat, axis = _softmax_axes(op, x)
+    winners = np.expand_dims(np.argmax(flat, axis=axis), axis)
+    out = np.zeros_like(flat)
+    np.put_along_axis(out, winners, 1, axis=axis)
+    return out.reshape(x.shape)
+
+
 def lrn(op, x: np.ndarray):
     """ONNX LRN: ``x / (bias + alpha / size * sum of squares over nearby channels) ** beta``."""
     if x.ndim < 3 or x.dtype.kind != "f":
@@ -166,6 +177,7 @@ FAST_KERNELS: dict[str, Kernel] = {
     "LRN": lrn,
     "Softmax": softmax,
     "LogSoftmax": log_softmax,
+    "Hardmax": hardmax,
     "Relu": _same_dtype(lambda x: np.maximum(x, 0)),
     "Add": _same_dtype(np.add),
     "Sub": _same_dtype(np.subtract),
