@@ -171,7 +171,9 @@ class GemmToCore(RewritePattern):
         bias_value, add_after = None, None
         if c_value is not None and beta != 0.0:
             c = const_of(c_value)
-            if c is not None and c.size in (1, out_features) and (c.ndim < 2 or c.shape[0] == 1):
+            if c is not None and c.shape == (out_features,) and beta == 1.0 and c.dtype == b.dtype:
+                bias_value = c_value
+            elif c is not None and c.size in (1, out_features) and (c.ndim < 2 or c.shape[0] == 1):
                 bias = np.broadcast_to(c.reshape(-1), (out_features,)) * np.asarray(beta, dtype=c.dtype)
                 bias_value = rw.const(np.ascontiguousarray(bias.astype(b.dtype)), name=c_value.name)
             elif beta == 1.0:
