@@ -134,9 +134,15 @@ def run_claimed_cases(cases) -> tuple[int, dict[str, str]]:
     return claimed, failures
 
 
-def test_backend_node_cases_pass_rate():
+@pytest.fixture(scope="module")
+def node_cases() -> list:
+    """The node cases, collected once for this module."""
+    return collect_cases()
+
+
+def test_backend_node_cases_pass_rate(node_cases):
     """At least 95% of the claimed ONNX node cases match their expected outputs."""
-    claimed, failures = run_claimed_cases(collect_cases())
+    claimed, failures = run_claimed_cases(node_cases)
     passed = claimed - len(failures)
     print(f"\nONNX node cases: {passed}/{claimed} claimed cases pass ({passed / max(claimed, 1):.1%})")
     for name, reason in sorted(failures.items()):
@@ -149,3 +155,20 @@ def test_backend_node_cases_pass_rate():
 def test_unsupported_ops_are_not_claimed(op_type):
     """Ops with subgraphs, sequences or randomness are outside the claimed set, so the importer rejects them."""
     assert op_type not in supported_onnx_ops()
+
+
+def test_unclaimed_cases_are_rejected_with_a_clear_error(node_cases):
+    """Every case outside the claimed set fails to import with a one-line ``QCompilerError``, not a crash
+    and not a silent acceptance."""
+    outcomes = {}
+    for case in node_cases:
+        if is_claimed(case.model):
+            continue
+        try:
+            import_onnx(case.model)
+            outcomes[case.name] = "accepted"
+        except QCompilerError as error:
+            assert "\n" not in str(error), f"{case.name}: multi-line error {error!s}"
+        except Exception as error:  # noqa: BLE001 - any other exception is the defect this test looks for
+            outcomes[case.name] = f"crash: {type(error).__name__}: {error}"
+    assert not outcomes, outcomes
