@@ -186,22 +186,6 @@ class SinkThroughConcat(RewritePattern):
         return True
 
 
-class SinkThroughSplit(RewritePattern):
-    """split(transpose(x, p)) -> transpose(split(x, axis=p[axis]), p) for every piece."""
-
-    root = "core.split"
-
-    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
-        transpose = transpose_of(op.operand(0))
-        if transpose is None:
-            return False
-        perm = list(transpose.attr("perm"))
-        split = rw.create("core.split", [transpose.operand(0)],
-                          {"axis": perm[int(op.attr("axis")) % len(perm)], "sizes": list(op.attr("sizes"))})
-        replace_keeping_names(rw, op, [rw.create("core.transpose", [r], {"perm": perm}).result for r in split.results])
-        return True
-
-
 def _permuted(values: Sequence[int], perm: Sequence[int]) -> list[int]:
     """Per-axis values of a transposed tensor re-indexed for its source: result[perm[i]] = values[i]."""
     out = [0] * len(perm)
@@ -210,24 +194,37 @@ def _permuted(values: Sequence[int], perm: Sequence[int]) -> list[int]:
     return out
 
 
-class SinkThroughPadAndSlice(RewritePattern):
-    """pad / slice of transpose(x, p) -> transpose(pad / slice of x with per-axis attributes permuted)."""
+def _axis_attrs(op: Op, perm: list[int]) -> dict:
+    """Attributes of a single-axis op (split, softmax) with the axis moved to the source's numbering."""
+    return {**op.attrs, "axis": perm[int(op.attr("axis")) % len(perm)]}
 
-    root = ("core.pad", "core.slice")
+
+def _pad_attrs(op: Op, perm: list[int]) -> dict:
+    """Pad attributes with begins and ends re-indexed for the source."""
+    pads, rank = list(op.attr("pads")), len(perm)
+    return {"pads": _permuted(pads[:rank], perm) + _permuted(pads[rank:], perm), "value": op.attr("value")}
+
+
+def _slice_attrs(op: Op, perm: list[int]) -> dict:
+    """Slice bounds re-indexed for the source."""
+    return {name: _permuted(op.attr(name), perm) for name in ("begin", "end", "strides")}
+
+
+class SinkThroughAxisOps(RewritePattern):
+    """op(transpose(x, p)) -> transpose(op'(x), p) for every result, for one-input ops whose attributes name
+    axes (split, softmax, pad, slice): op' has those attributes re-indexed for x."""
+
+    REMAP = {"core.split": _axis_attrs, "core.softmax": _axis_attrs, "core.pad": _pad_attrs,
+             "core.slice": _slice_attrs}
+    root = tuple(REMAP)
 
     def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
         transpose = transpose_of(op.operand(0))
         if transpose is None:
             return False
         perm = list(transpose.attr("perm"))
-        rank = len(perm)
-        if op.kind == "core.pad":
-            pads = list(op.attr("pads"))
-            attrs = {"pads": _permuted(pads[:rank], perm) + _permuted(pads[rank:], perm), "value": op.attr("value")}
-        else:
-            attrs = {name: _permuted(op.attr(name), perm) for name in ("begin", "end", "strides")}
-        new = rw.create(op.kind, [transpose.operand(0)], attrs)
-        replace_keeping_names(rw, op, [rw.create("core.transpose", [new.result], {"perm": perm}).result])
+        new = rw.create(op.kind, [transpose.operand(0)], self.REMAP[op.kind](op, perm))
+        replace_keeping_names(rw, op, [rw.create("core.transpose", [r], {"perm": perm}).result for r in new.results])
         return True
 
 
@@ -256,22 +253,6 @@ class SinkThroughReduction(RewritePattern):
         if not is_identity(after):
             result = rw.create("core.transpose", [result], {"perm": after}).result
         replace_keeping_names(rw, op, [result])
-        return True
-
-
-class SinkThroughSoftmax(RewritePattern):
-    """softmax(transpose(x, p), axis) -> transpose(softmax(x, p[axis]), p)."""
-
-    root = "core.softmax"
-
-    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
-        transpose = transpose_of(op.operand(0))
-        if transpose is None:
-            return False
-        perm = list(transpose.attr("perm"))
-        softmax = rw.create("core.softmax", [transpose.operand(0)],
-                            {"axis": perm[int(op.attr("axis")) % len(perm)], "beta": op.attr("beta")})
-        replace_keeping_names(rw, op, [rw.create("core.transpose", [softmax.result], {"perm": perm}).result])
         return True
 
 
@@ -306,5 +287,4 @@ class TransposeIntoFullyConnected(RewritePattern):
 def sinking_patterns() -> list[RewritePattern]:
     """Every transpose-sinking and cancelling pattern."""
     return [CancelTransposes(), TransposeAsReshape(), MergeReshapes(), SinkThroughElementwise(),
-            SinkThroughConcat(), SinkThroughSplit(), SinkThroughPadAndSlice(), SinkThroughReduction(),
-            SinkThroughSoftmax(), TransposeIntoFullyConnected()]
+            SinkThroughConcat(), SinkThroughAxisOps(), SinkThroughReduction(), TransposeIntoFullyConnected()]
