@@ -57,12 +57,15 @@ class GemmToFullyConnected(RewritePattern):
             if vector is None:
                 return False
             bias = vector if beta == 1.0 else vector * np.asarray(beta, dtype=vector.dtype)
-        weight = weight if int(op.attr("transB", 0)) else weight.T
-        if alpha != 1.0:
-            weight = weight * np.asarray(alpha, dtype=weight.dtype)
-        operands = [op.operand(0), rw.const(weight)]
+        operands = [op.operand(0)]
+        if int(op.attr("transB", 0)) and alpha == 1.0:
+            operands.append(op.operand(1))  # already [N, K]: share the constant
+        else:
+            weight = weight if int(op.attr("transB", 0)) else weight.T
+            operands.append(rw.const(weight if alpha == 1.0 else weight * np.asarray(alpha, dtype=weight.dtype)))
         if bias is not None:
-            operands.append(rw.const(np.ascontiguousarray(bias, dtype=weight.dtype)))
+            unchanged = beta == 1.0 and op.operand(2).type.shape == (shape[-1],)
+            operands.append(op.operand(2) if unchanged else rw.const(np.ascontiguousarray(bias, dtype=weight.dtype)))
         rw.replace_with_op(op, "core.fully_connected", operands, {}, [op.result.type])
         return True
 
@@ -202,6 +205,12 @@ class GeluFromErf(RewritePattern):
 
 
 # -- layer norm ----------------------------------------------------------------------------------------
+def shortest_float(number: np.generic) -> float:
+    """A numpy scalar as the shortest Python float that converts back to the same value in its own precision
+    (float32 1e-5 reads 1e-05, not 9.999999747378752e-06)."""
+    return float(str(number)) if isinstance(number, np.floating) else float(number)
+
+
 def trailing_axis(axes: Optional[list[int]], rank: int) -> Optional[int]:
     """k when ``axes`` are exactly the trailing axes k..rank-1, else None."""
     if not axes:
@@ -235,7 +244,7 @@ class LayerNormFromDecomposition(RewritePattern):
         split = None if add is None else split_const_operand(add)
         if axis is None or split is None or split[1].size != 1 or float(split[1].reshape(-1)[0]) < 0:
             return False
-        variance, epsilon = split[0], float(split[1].reshape(-1)[0])
+        variance, epsilon = split[0], shortest_float(split[1].reshape(-1)[0])
         mean = producer_of(variance, "onnx.ReduceMean")
         square = None if mean is None else producer_of(mean.operand(0), "onnx.Pow", "onnx.Mul")
         if square is None or _mean_axis(variance, square.result, single_use=True) != axis:
