@@ -86,7 +86,8 @@ class TransposeAsReshape(RewritePattern):
         moved = [p for p in op.attr("perm") if source.type.shape[p] != 1]
         if moved != sorted(moved):
             return False
-        replace_keeping_names(rw, op, [rw.create("core.reshape", [source], {"shape": list(op.result.type.shape)}).result])
+        reshape = rw.create("core.reshape", [source], {"shape": list(op.result.type.shape)})
+        replace_keeping_names(rw, op, [reshape.result])
         return True
 
 

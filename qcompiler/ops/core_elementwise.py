@@ -107,7 +107,8 @@ Relu6 = _unary("core.relu6", lambda x: np.clip(x, 0, 6), "min(max(x, 0), 6) (TFL
 ReluN1To1 = _unary("core.relu_n1_to_1", lambda x: np.clip(x, -1, 1), "min(max(x, -1), 1) (TFLite RELU_N1_TO_1).")
 Sigmoid = _unary("core.sigmoid", sigmoid, "1 / (1 + exp(-x)) (TFLite LOGISTIC).")
 Tanh = _unary("core.tanh", np.tanh, "tanh(x) (TFLite TANH).")
-HardSwish = _unary("core.hard_swish", lambda x: x * np.clip(x + 3, 0, 6) / 6, "x * relu6(x + 3) / 6 (TFLite HARD_SWISH).")
+HardSwish = _unary("core.hard_swish", lambda x: x * np.clip(x + 3, 0, 6) / 6,
+                   "x * relu6(x + 3) / 6 (TFLite HARD_SWISH).")
 Swish = _unary("core.swish", lambda x: x * sigmoid(x), "x * sigmoid(x), also called SiLU.")
 Exp = _unary("core.exp", np.exp, "exp(x) (TFLite EXP).")
 Log = _unary("core.log", np.log, "Natural logarithm (TFLite LOG).")

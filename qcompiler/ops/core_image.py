@@ -159,7 +159,8 @@ class Conv2D(WindowOp):
         in_channels = source.shape[channel_axis(layout)]
         if groups < 1 or (isinstance(in_channels, int) and in_channels != per_group * groups) \
                 or out_channels % groups:
-            raise fail(op, f"{in_channels} input channels, weight {weight.shape} ({'OHWI' if layout == 'NHWC' else 'OIHW'})"
+            weight_layout = "OHWI" if layout == "NHWC" else "OIHW"
+            raise fail(op, f"{in_channels} input channels, weight {weight.shape} ({weight_layout})"
                            f" and groups={groups} do not agree")
         self.check_bias(op, out_channels)
         return computed(source, self.output_shape(op, source, (kh, kw), out_channels))

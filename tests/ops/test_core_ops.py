@@ -328,3 +328,18 @@ def test_gelu_exact_matches_math_erf():
     x = np.linspace(-6, 6, 101, dtype=np.float32)
     expected = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(np.float64)], np.float32)
     np.testing.assert_array_equal(run_core("core.gelu", [x])[0], expected)
+
+
+def test_conv2d_without_im2col_matches(monkeypatch):
+    """The per-tap path (taken when an im2col matrix would be too large) computes the same convolution."""
+    from qcompiler.ops import core_image
+
+    x, w, b = rand(1, 11, 9, 4), rand(6, 3, 2, 2), rand(6)
+    attrs = dict(strides=[2, 1], padding=[1, 0, 1, 2], groups=2, dilations=[1, 2])
+    with_im2col = run_core("core.conv2d", [x, w, b], attrs, const=(1, 2))[0]
+    monkeypatch.setattr(core_image, "IM2COL_MAX_ELEMENTS", 0)
+    per_tap = run_core("core.conv2d", [x, w, b], attrs, const=(1, 2))[0]
+    np.testing.assert_allclose(per_tap, with_im2col, rtol=1e-5, atol=1e-5)
+    expected = onnx_reference("Conv", [x.transpose(0, 3, 1, 2), w.transpose(0, 3, 1, 2), b], strides=[2, 1],
+                              pads=[1, 0, 1, 2], group=2, dilations=[1, 2])[0]
+    np.testing.assert_allclose(per_tap, nhwc(expected), rtol=1e-4, atol=1e-4)
