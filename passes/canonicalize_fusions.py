@@ -268,6 +268,8 @@ class LayerNormalizationToCore(RewritePattern):
     def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
         if any(r.uses for r in op.results[1:]) or op.operand(0).type.rank is None:
             return False
+        if op.operand(0).type.element != "f32" and int(op.attr("stash_type", 1)) == 1:
+            return False  # ONNX computes the statistics in f32; core.layer_norm in the input's type
         rank = op.operand(0).type.rank
         axis = int(op.attr("axis", -1))
         attrs = {"axis": axis - rank if axis >= 0 else axis, "epsilon": float(op.attr("epsilon", 1e-5))}
@@ -279,44 +281,45 @@ class LayerNormalizationToCore(RewritePattern):
         return True
 
 
-def _layer_norm_operand(op: Op) -> Optional[tuple[Op, np.ndarray]]:
-    """(the layer_norm, the constant) when ``op`` combines a single-use core.layer_norm result with a constant
-    that broadcasts within the normalized dims, keeping the result type."""
+def _layer_norm_operand(op: Op) -> Optional[tuple[Op, Value, np.ndarray]]:
+    """(the layer_norm, the constant operand, its array) when ``op`` combines the single-use result of a
+    core.layer_norm without bias with a constant that broadcasts within the normalized dims, keeping the
+    result type."""
     split = split_const_operand(op)
     if split is None:
         return None
-    source, constant = split
+    source, array = split
     norm = producer_of(source, "core.layer_norm")
-    if norm is None or constant.dtype.kind != "f" or op.result.type != source.type or source.type.shape is None:
+    if norm is None or norm.operand(2) is not None or array.dtype.kind != "f" or op.result.type != source.type:
         return None
     normalized = tuple(source.type.shape[int(norm.attr("axis", -1)):])
-    if constant.ndim > len(normalized) or not all(isinstance(d, int) for d in normalized):
+    if array.ndim > len(normalized) or not all(isinstance(d, int) for d in normalized):
         return None
     try:
-        if tuple(np.broadcast_shapes(normalized, constant.shape)) != normalized:
+        if tuple(np.broadcast_shapes(normalized, array.shape)) != normalized:
             return None
     except ValueError:
         return None
-    return norm, constant
+    constant = op.operand(1) if op.operand(0) is source else op.operand(0)
+    return norm, constant, array
 
 
 class ScaleIntoLayerNorm(RewritePattern):
-    """Mul(core.layer_norm(x) with no bias, gamma) -> core.layer_norm(x, scale * gamma)."""
+    """Mul(core.layer_norm(x, scale?) with no bias, gamma) -> core.layer_norm(x, scale * gamma)."""
 
     root = "onnx.Mul"
 
     def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
         found = _layer_norm_operand(op)
-        if found is None or found[0].operand(2) is not None:
+        if found is None:
             return False
-        norm, gamma = found
+        norm, gamma, array = found
         if norm.operand(1) is not None:
             old = float_const(norm.operand(1))
             if old is None:
                 return False
-            gamma = (old * gamma).astype(gamma.dtype)
-        rw.replace_with_op(op, "core.layer_norm", [norm.operand(0), rw.const(gamma)], dict(norm.attrs),
-                           [op.result.type])
+            gamma = rw.const((old * array).astype(array.dtype))
+        rw.replace_with_op(op, "core.layer_norm", [norm.operand(0), gamma], dict(norm.attrs), [op.result.type])
         return True
 
 
@@ -327,11 +330,11 @@ class BiasIntoLayerNorm(RewritePattern):
 
     def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
         found = _layer_norm_operand(op)
-        if found is None or found[0].operand(2) is not None:
+        if found is None:
             return False
-        norm, beta = found
-        rw.replace_with_op(op, "core.layer_norm", [norm.operand(0), norm.operand(1), rw.const(beta)],
-                           dict(norm.attrs), [op.result.type])
+        norm, beta, _ = found
+        rw.replace_with_op(op, "core.layer_norm", [norm.operand(0), norm.operand(1), beta], dict(norm.attrs),
+                           [op.result.type])
         return True
 
 

@@ -8,7 +8,7 @@ from typing import ClassVar, Optional
 
 import numpy as np
 
-from qcompiler.errors import UnsupportedOpError
+from qcompiler.errors import QCompilerError, UnsupportedOpError
 from qcompiler.ir import CONST, RETURN, Graph, Op, Value
 from qcompiler.ops.registry import evaluate_op, infer_result_types
 from qcompiler.pass_manager import Pass, register_pass
@@ -94,7 +94,7 @@ class _Folder:
             return
         try:
             inferred = infer_result_types(op)
-        except Exception:  # inference that still cannot decide leaves the old types in place
+        except QCompilerError:  # inference that still cannot decide leaves the old types in place
             return
         if len(inferred) != len(op.results):
             return
