@@ -7,6 +7,7 @@ the pass that broke it.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import time
@@ -19,6 +20,16 @@ from qcompiler.pass_manager.pipeline import parse_pipeline, pipeline_text
 from qcompiler.pass_manager.registry import Pass, PassGroup, get_pass, lookup_pipeline
 
 Printer = Callable[[Graph], str]
+
+_PASS_OUTPUT: contextvars.ContextVar[Optional[TextIO]] = contextvars.ContextVar("qcompiler_pass_output",
+                                                                                 default=None)
+
+
+def pass_output() -> TextIO:
+    """The stream for a running pass's messages to the user: the running ``PassManager``'s ``out``
+    (stderr when it has none, or when no manager is running)."""
+    out = _PASS_OUTPUT.get()
+    return out if out is not None else sys.stderr
 
 
 def default_printer(graph: Graph) -> str:
@@ -108,8 +119,12 @@ class PassManager:
         if self.verify_each:
             self._verify(graph, "before any pass (in the input)")
         changed = False
-        for p in self.passes:
-            changed |= self._run_one(p, graph)
+        token = _PASS_OUTPUT.set(self._stream())
+        try:
+            for p in self.passes:
+                changed |= self._run_one(p, graph)
+        finally:
+            _PASS_OUTPUT.reset(token)
         if self.timing:
             self._stream().write(self.timing_report())
         return changed
