@@ -70,7 +70,7 @@ def resolve_padding(op: Op, spatial: Sequence[int], kernel: Sequence[int], strid
         return pads if len(pads) == 4 else None
     if auto_pad == "VALID":
         return [0, 0, 0, 0]
-    if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
+    if auto_pad not in ("SAME_UPPER", "SAME_LOWER") or not all(isinstance(d, int) for d in spatial):
         return None
     begins, ends = [], []
     for size, k, s, d in zip(spatial, kernel, strides, dilations):

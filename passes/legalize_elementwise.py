@@ -14,7 +14,7 @@ from qcompiler.passes.legalize_common import const_of, normalize_axis, only_firs
 
 #: ONNX binary ops and their core kinds (variadic Max/Min/Sum with two operands are binary too).
 BINARY_KINDS = {"Add": "core.add", "Sub": "core.sub", "Mul": "core.mul", "Div": "core.div", "Pow": "core.pow",
-                "Max": "core.maximum", "Min": "core.minimum", "Sum": "core.add"}
+                "Max": "core.maximum", "Min": "core.minimum", "Sum": "core.add", "PRelu": "core.prelu"}
 
 #: ONNX unary ops with no attributes and their core kinds.
 UNARY_KINDS = {"Relu": "core.relu", "Sigmoid": "core.sigmoid", "Tanh": "core.tanh", "Exp": "core.exp",
@@ -48,6 +48,19 @@ class UnaryToCore(RewritePattern):
 
     def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
         return replace_checked(rw, op, [rw.create(UNARY_KINDS[op.kind[5:]], [op.operand(0)]).result])
+
+
+class ReciprocalToCore(RewritePattern):
+    """Reciprocal of floats -> core.div(1, x)."""
+
+    root = "onnx.Reciprocal"
+
+    def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
+        source = op.operand(0)
+        if source.type.dtype.kind != "f":
+            return False
+        one = rw.const(np.ones((), dtype=source.type.dtype))
+        return replace_checked(rw, op, [rw.create("core.div", [one, source]).result])
 
 
 class LeakyReluToCore(RewritePattern):
@@ -149,5 +162,5 @@ class DropNoOps(RewritePattern):
         return True
 
 
-PATTERNS = [BinaryToCore(), UnaryToCore(), LeakyReluToCore(), GeluToCore(), ClipToCore(), SoftmaxToCore(),
+PATTERNS = [BinaryToCore(), UnaryToCore(), ReciprocalToCore(), LeakyReluToCore(), GeluToCore(), ClipToCore(), SoftmaxToCore(),
             CastToCore(), DropNoOps()]

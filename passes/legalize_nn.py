@@ -15,8 +15,9 @@ from qcompiler.passes.legalize_common import (const_of, ints_input, normalize_ax
 
 
 def _window_attrs(op: Op, kernel: list[int]) -> Optional[tuple[list[int], list[int], list[int]]]:
-    """(strides, dilations, padding) of a 2-D ONNX window op on a static NCHW input, or None."""
-    shape = static_shape(op.operand(0))
+    """(strides, dilations, padding) of a 2-D ONNX window op on an NCHW input, or None. The batch dim may be
+    symbolic; SAME padding needs static spatial dims."""
+    shape = op.operand(0).type.shape
     if shape is None or len(shape) != 4:
         return None
     strides = [int(s) for s in op.attr("strides", [1, 1])]
@@ -99,6 +100,8 @@ class PoolToCore(RewritePattern):
 def _ceil_mode_padding(spatial, kernel, strides, padding) -> Optional[list[int]]:
     """Padding that makes floor division give ceil_mode's output size, or None when a window would start in
     the end padding (ONNX drops such windows)."""
+    if not all(isinstance(d, int) for d in spatial):
+        return None
     padding = list(padding)
     for axis in range(2):
         size = spatial[axis] + padding[axis] + padding[axis + 2]

@@ -64,6 +64,8 @@ Div = _binary("core.div", _divide, True, "Elementwise lhs / rhs with a fused act
 Maximum = _binary("core.maximum", np.maximum, False, "Elementwise maximum (TFLite MAXIMUM).")
 Minimum = _binary("core.minimum", np.minimum, False, "Elementwise minimum (TFLite MINIMUM).")
 Pow = _binary("core.pow", np.power, False, "Elementwise lhs ** rhs (TFLite POW).")
+Prelu = _binary("core.prelu", lambda x, alpha: np.where(x >= 0, x, x * alpha), False,
+                "x if x >= 0 else alpha * x, alpha broadcast against x (TFLite PRELU).")
 SquaredDifference = _binary("core.squared_difference", lambda a, b: np.square(a - b), False,
                             "Elementwise (lhs - rhs)^2 (TFLite SQUARED_DIFFERENCE).")
 

@@ -172,7 +172,7 @@ def test_batch_matmul(adj_x, adj_y):
 
 @pytest.mark.parametrize("kind,onnx_type", [("core.add", "Add"), ("core.sub", "Sub"), ("core.mul", "Mul"),
                                             ("core.div", "Div"), ("core.maximum", "Max"), ("core.minimum", "Min"),
-                                            ("core.pow", "Pow")])
+                                            ("core.pow", "Pow"), ("core.prelu", "PRelu")])
 def test_binary(kind, onnx_type):
     a, b = rand(2, 3, 4, 5), rand(3, 1, 5)
     if onnx_type == "Pow":

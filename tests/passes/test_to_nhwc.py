@@ -143,3 +143,18 @@ def test_nchw_io_keeps_the_interface_types():
     assert graph.inputs[0].type.shape == (1, 2, 4, 4) and graph.outputs[0].type.shape == (1, 3, 4, 4)
     assert [op.kind for op in graph.ops_of_kind("core.transpose")] == ["core.transpose"] * 2
     assert not inner_transposes(graph)
+
+
+def test_a_symbolic_batch_dim_is_kept():
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]
+    model = onnx_model(nodes, {"x": ("N", 3, 8, 8)}, {"w": rand(4, 3, 3, 3), "b": rand(4)})
+    feeds = {"x": rand(2, 3, 8, 8)}
+    expected = onnxruntime_outputs(model, feeds)[0]
+    graph = import_model(model)
+    run_pipeline(graph, "legalize{strict=true},to-nhwc{io-layout=nhwc}")
+    assert graph.inputs[0].type.shape == ("N", 8, 8, 3) and graph.outputs[0].type.shape == ("N", 2, 2, 4)
+    assert "core.transpose" not in kinds(graph)
+    got = interpreter.run(graph, {"x": nhwc_feed("x", feeds["x"])})["y"]
+    assert_close(got, nhwc_feed("y", expected), "y", rtol=1e-5)
