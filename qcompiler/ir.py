@@ -399,6 +399,7 @@ class Graph:
             from qcompiler.ops.registry import infer_result_types
 
             probe = Op(kind, operands, [], attrs, loc)
+            probe.graph = self  # never linked: only lets inference read graph facts such as the onnx opset
             try:
                 result_types = infer_result_types(probe)
             finally:

@@ -350,3 +350,28 @@ def test_conv_transpose(rank, groups, stride, dilation, padding):
     # cases: onnxruntime is the oracle there
     oracle = reference if group == 1 and padding != "output_shape" else onnxruntime
     check("ConvTranspose", [x, w] if bias is None else [x, w, bias], attrs, oracle=oracle)
+
+
+# -- ops expanded from schema function bodies, built by hand (types inferred at the graph's opset) -----
+
+FUNCTION_OP_CASES = [
+    ("MeanVarianceNormalization", 9, lambda: [random(2, 3, 4, 5)], {}),
+    ("MeanVarianceNormalization", 13, lambda: [random(2, 3, 4, 5)], {}),
+    ("HardSwish", 14, lambda: [random(3, 4) * 4], {}),
+    ("Mish", 18, lambda: [random(3, 4) * 3], {}),
+    ("Gelu", 20, lambda: [random(3, 4) * 3], {"approximate": "tanh"}),
+    ("GroupNormalization", 18, lambda: [random(2, 4, 3, 3), random(2), random(2)], {"num_groups": 2}),
+    ("GroupNormalization", 21, lambda: [random(2, 4, 3, 3), random(4), random(4)], {"num_groups": 2}),
+]
+
+
+@pytest.mark.parametrize("op_type,opset,make_inputs,attrs", FUNCTION_OP_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in FUNCTION_OP_CASES])
+def test_function_ops_infer_and_evaluate(op_type, opset, make_inputs, attrs):
+    from qcompiler.ops.registry import evaluate_op
+
+    inputs = make_inputs()
+    op = one_op(op_type, inputs, attrs, opset)
+    assert op.result.type.shape == inputs[0].shape
+    expected = onnxruntime(op, inputs)[0]
+    np.testing.assert_allclose(evaluate_op(op, inputs)[0], expected, rtol=1e-4, atol=1e-5)

@@ -122,12 +122,20 @@ class OnnxOp(OpDef):
         try:
             inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
         except Exception as error:  # onnx raises several exception types for inference failures
-            message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise QCompilerError(f"{self.op_type}: shape inference failed: {message}", op.loc) from None
+            # ONNX cannot infer through some schema function bodies unless defaulted attributes are
+            # spelled out (MeanVarianceNormalization's axes): retry once with the schema's defaults
+            if not _add_schema_defaults(model.graph.node[0], self.op_type, opset):
+                raise _inference_error(self.op_type, error, op.loc) from None
+            try:
+                inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+            except Exception:  # report the first failure, which concerns the op as the user wrote it
+                raise _inference_error(self.op_type, error, op.loc) from None
         found = {vi.name: vi.type for vi in list(inferred.graph.output) + list(inferred.graph.value_info)}
         types = []
-        for name in output_names:
+        for index, name in enumerate(output_names):
             t = type_from_onnx(found[name]) if name in found else None
+            if t is None and index == 0 and self.op_type in SAME_TYPE_AS_FIRST_INPUT and op.operands:
+                t = op.operands[0].type.with_quant(None)
             if t is None:
                 raise QCompilerError(f"{self.op_type}: shape inference could not type output {name}", op.loc)
             types.append(t)
@@ -150,6 +158,33 @@ class OnnxOp(OpDef):
         except Exception as error:  # the reference implementation raises arbitrary exceptions
             raise QCompilerError(f"{self.op_type} failed in the reference interpreter: {error}", op.loc) from None
         return [_match_type(np.asarray(o), v.type) for o, v in zip(outputs, op.results)]
+
+
+#: Ops whose first output has the shape and element type of their first input by the ONNX spec. ONNX's
+#: shape inference leaves them untyped when it cannot see through their function body (GroupNormalization).
+SAME_TYPE_AS_FIRST_INPUT = frozenset({
+    "GroupNormalization", "MeanVarianceNormalization", "LayerNormalization", "Gelu", "Mish", "HardSwish",
+})
+
+
+def _inference_error(op_type: str, error: Exception, loc: Optional[str]) -> QCompilerError:
+    message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    return QCompilerError(f"{op_type}: shape inference failed: {message}", loc)
+
+
+def _add_schema_defaults(node: onnx.NodeProto, op_type: str, opset: int) -> bool:
+    """Add the schema's default value of every attribute ``node`` leaves out; whether any was added."""
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, "")
+    except onnx.defs.SchemaError:
+        return False
+    present = {a.name for a in node.attribute}
+    added = False
+    for name, attribute in sorted(schema.attributes.items()):
+        if name not in present and attribute.default_value.type != onnx.AttributeProto.UNDEFINED:
+            node.attribute.append(attribute.default_value)
+            added = True
+    return added
 
 
 def _match_type(array: np.ndarray, type: TensorType) -> np.ndarray:
@@ -188,11 +223,8 @@ def _reference_evaluator(op, inputs: Sequence[Optional[np.ndarray]]):
     input_names = [f"in{i}" if x is not None else "" for i, x in enumerate(inputs)]
     output_names = [f"out{i}" for i in range(len(op.results))]
     node = onnx_node_for(op, input_names, output_names)
-    graph_inputs = [
-        helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.asarray(x).dtype)
-                                      if np.asarray(x).dtype.kind not in "OUS" else onnx.TensorProto.STRING, None)
-        for n, x in zip(input_names, inputs) if x is not None
-    ]
+    graph_inputs = [_evaluator_input(n, x, op.operand(i)) for i, (n, x) in enumerate(zip(input_names, inputs))
+                    if x is not None]
     graph_outputs = [helper.make_value_info(n, onnx.TypeProto()) for n in output_names]
     model = helper.make_model(helper.make_graph([node], "eval", graph_inputs, graph_outputs),
                               opset_imports=[helper.make_opsetid("", op.graph.opset if op.graph else _opset_hint(op))])
@@ -203,6 +235,18 @@ def _reference_evaluator(op, inputs: Sequence[Optional[np.ndarray]]):
         raise UnsupportedOpError(f"{op.kind} cannot be evaluated: {error}", op.loc) from None
     _EVALUATORS[op] = (key, evaluator)
     return evaluator
+
+
+def _evaluator_input(name: str, array: np.ndarray, operand) -> onnx.ValueInfoProto:
+    """A graph input for an evaluator: the operand's IR type when it matches the array's dtype (the rank
+    matters to ops expanded from context-dependent function bodies, such as GroupNormalization), else the
+    array's element type alone."""
+    dtype = np.asarray(array).dtype
+    if operand is not None and operand.type.quant is None and operand.type.element != "string" \
+            and operand.type.dtype == dtype:
+        return value_info(name, operand.type)
+    element = onnx.TensorProto.STRING if dtype.kind in "OUS" else helper.np_dtype_to_tensor_dtype(dtype)
+    return helper.make_tensor_value_info(name, element, None)
 
 
 _DEFS: dict[str, OnnxOp] = {}
