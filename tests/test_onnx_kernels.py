@@ -212,9 +212,20 @@ def test_max_pool_int8():
           oracle=onnxruntime)  # onnx.reference pads integers with NaN and fails
 
 
-def test_max_pool_indices_output_falls_back():
+@pytest.mark.parametrize("rank,kernel,stride,padding,ceil_mode", POOL_GRID)
+def test_max_pool_indices(rank, kernel, stride, padding, ceil_mode):
+    size = {1: 10, 2: 8, 3: 6}[rank]
+    x = random(2, 3, *([size] * rank))
+    op = one_op("MaxPool", [x], _pool_attrs(rank, kernel, stride, padding, ceil_mode), num_results=2)
+    values, indices = FAST_KERNELS["MaxPool"](op, x)
+    expected_values, expected_indices = onnxruntime(op, [x])
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(indices, expected_indices)
+
+
+def test_max_pool_indices_column_major_falls_back():
     x = random(1, 1, 4, 4)
-    op = one_op("MaxPool", [x], {"kernel_shape": [2, 2]}, num_results=2)
+    op = one_op("MaxPool", [x], {"kernel_shape": [2, 2], "storage_order": 1}, num_results=2)
     assert FAST_KERNELS["MaxPool"](op, x) is NotImplemented
 
 

@@ -236,19 +236,47 @@ def _pool_kernel_shape(op, x: np.ndarray) -> Optional[tuple[int, ...]]:
 
 
 def max_pool(op, x: np.ndarray):
-    """ONNX MaxPool (values only: the Indices output goes to the reference implementation)."""
+    """ONNX MaxPool, with its optional Indices output (flat row-major positions in the input; the first
+    maximum in window order wins a tie, as in onnxruntime)."""
     kernel = _pool_kernel_shape(op, x)
-    if kernel is None or len(op.results) != 1 or int(op.attrs.get("storage_order", 0)) != 0:
+    with_indices = len(op.results) == 2
+    if kernel is None or len(op.results) > 2 or (with_indices and int(op.attrs.get("storage_order", 0)) != 0):
         return NotImplemented
     geometry = window_geometry(op, x.shape[2:], kernel, bool(op.attrs.get("ceil_mode", 0)))
     if geometry is None:
         return NotImplemented
     lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     padded = pad_spatial(x, geometry, lowest)
-    out = None
-    for window in kernel_positions(geometry):
-        out = padded[window].copy() if out is None else np.maximum(out, padded[window], out=out)
-    return out
+    out, winner = None, None
+    for index, window in enumerate(kernel_positions(geometry)):
+        candidate = padded[window]
+        if out is None:
+            out = candidate.copy()
+            winner = np.zeros(out.shape, dtype=np.int64) if with_indices else None
+        elif with_indices:
+            better = candidate > out
+            out[better] = candidate[better]
+            winner[better] = index
+        else:
+            np.maximum(out, candidate, out=out)
+    if not with_indices:
+        return out
+    return out, _flat_input_indices(x.shape, geometry, winner)
+
+
+def _flat_input_indices(shape: Sequence[int], geometry: WindowGeometry, winner: np.ndarray) -> np.ndarray:
+    """Row-major flat input indices of the chosen kernel position (``winner``) of every output window."""
+    rank = len(geometry.kernel)
+    offsets = np.array(list(itertools.product(*(range(k) for k in geometry.kernel))), dtype=np.int64)
+    flat = np.zeros(winner.shape, dtype=np.int64)
+    for axis in range(rank):
+        broadcast = [1] * (rank + 2)
+        broadcast[axis + 2] = geometry.output[axis]
+        starts = (np.arange(geometry.output[axis]) * geometry.strides[axis] - geometry.pads_begin[axis])
+        coordinate = starts.reshape(broadcast) + offsets[winner, axis] * geometry.dilations[axis]
+        flat = flat * shape[axis + 2] + coordinate
+    planes = np.arange(shape[0] * shape[1], dtype=np.int64).reshape((shape[0], shape[1]) + (1,) * rank)
+    return planes * int(np.prod(shape[2:])) + flat
 
 
 def average_pool(op, x: np.ndarray):
