@@ -1,8 +1,10 @@
 """The ``onnx`` dialect: ONNX operators as imported, with ONNX semantics at the graph's opset.
 
 Type inference asks ONNX's own shape inference about one node at a time. Evaluation uses a fast numpy
-kernel from ``onnx_kernels`` where we have one (convolutions, pooling, matmuls: the hot ops) and otherwise
-ONNX's reference implementation (``onnx.reference``), which is numpy code maintained with the standard.
+kernel from ``onnx_kernels`` where we have one (convolutions, pooling, matmuls, normalizations: the hot ops,
+and the ones where ``onnx.reference`` is wrong) and otherwise ONNX's reference implementation
+(``onnx.reference``), which is numpy code maintained with the standard; ops defined by a function body in
+their schema are evaluated by expanding it.
 """
 
 from __future__ import annotations
@@ -216,7 +218,8 @@ def _reference_evaluator(op, inputs: Sequence[Optional[np.ndarray]]):
     from onnx.reference import ReferenceEvaluator
 
     key = tuple((k, id(v)) for k, v in sorted(op.attrs.items())) + tuple(
-        None if x is None else np.asarray(x).dtype.str for x in inputs)
+        None if x is None else np.asarray(x).dtype.str for x in inputs) + tuple(
+        None if v is None else v.type for v in op.operands)
     cached = _EVALUATORS.get(op)
     if cached is not None and cached[0] == key:
         return cached[1]
