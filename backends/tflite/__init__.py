@@ -1,0 +1,35 @@
+"""The TFLite backend: lower a core/q graph (NHWC, after cleanup, legalize, to-nhwc, fuse-activations and,
+for quantized models, lower-quantized) to TFLite operators and write the .tflite flatbuffer.
+
+``export_tflite(graph)`` returns the model's bytes; ``describe_tflite(data)`` prints any .tflite as text.
+"""
+
+from __future__ import annotations
+
+from qcompiler.errors import QCompilerError
+from qcompiler.ir import Graph
+
+from qcompiler.backends.tflite.inspect import describe_tflite
+from qcompiler.backends.tflite.interface import IO_TYPES, make_quantized_interface
+from qcompiler.backends.tflite.lower import lower_graph, unsupported_ops
+from qcompiler.backends.tflite.writer import serialize
+
+
+def export_tflite(graph: Graph, *, io_type: str = "float") -> bytes:
+    """The .tflite bytes of ``graph`` (the graph itself is not changed).
+
+    ``io_type="float"`` keeps the graph's interface (a quantized model keeps QUANTIZE/DEQUANTIZE at its
+    edges); ``"int8"`` makes a quantized model's inputs and outputs its int8 tensors. Ops the backend cannot
+    lower are reported together, each with its location. The bytes are deterministic.
+    """
+    if io_type not in IO_TYPES:
+        raise QCompilerError(f"io_type must be one of {', '.join(IO_TYPES)}, got '{io_type}'")
+    if io_type == "int8":
+        graph = graph.clone()
+        make_quantized_interface(graph)
+    from qcompiler import __version__
+
+    return serialize(lower_graph(graph, description=f"qcompiler {__version__}"))
+
+
+__all__ = ["export_tflite", "describe_tflite", "unsupported_ops", "IO_TYPES"]

@@ -1,0 +1,140 @@
+"""A readable description of any .tflite model: operators with their options, tensors with shape, type and
+quantization parameters, buffer sizes, metadata and signatures (what ``qcompiler inspect`` prints)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from qcompiler.errors import QCompilerError
+
+#: Quantization parameters beyond this many channels are summarized.
+MAX_LISTED_CHANNELS = 4
+
+
+def _names(enum: type) -> dict[int, str]:
+    return {value: name for name, value in vars(enum).items() if not name.startswith("_") and isinstance(value, int)}
+
+
+OPERATOR_NAMES = _names(schema.BuiltinOperator)
+TYPE_NAMES = _names(schema.TensorType)
+#: Option fields whose integers are enums, with the enum that names them.
+ENUM_FIELDS = {"padding": _names(schema.Padding), "fusedActivationFunction": _names(schema.ActivationFunctionType),
+               "inDataType": TYPE_NAMES, "outDataType": TYPE_NAMES}
+
+
+def load_model(data: bytes) -> schema.ModelT:
+    """Parse .tflite bytes into the schema's object tree; raises a one-line error for anything else."""
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise QCompilerError("not a .tflite model (the flatbuffer file identifier TFL3 is missing)")
+    try:
+        return schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    except Exception as error:  # a corrupt flatbuffer fails anywhere in the generated readers
+        raise QCompilerError(f"corrupt .tflite model ({type(error).__name__}: {error})") from None
+
+
+def operator_name(code: Optional[schema.OperatorCodeT]) -> str:
+    """The builtin operator name of an operator code (or its custom code)."""
+    if code is None:
+        return "?"
+    if code.customCode:
+        return f"CUSTOM({_text(code.customCode)})"
+    number = max(code.builtinCode, code.deprecatedBuiltinCode)
+    return OPERATOR_NAMES.get(number, f"BUILTIN_{number}")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def describe_options(options: Any) -> str:
+    """``{field: value, ...}`` of an options table, enums by name."""
+    if options is None:
+        return ""
+    parts = []
+    for name, value in vars(options).items():
+        if value is None or isinstance(value, (list, np.ndarray)) and len(value) == 0:
+            continue
+        if name in ENUM_FIELDS:
+            value = ENUM_FIELDS[name].get(value, value)
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        parts.append(f"{name}={value}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def describe_quantization(quant: Optional[schema.QuantizationParametersT]) -> str:
+    """Scales and zero points (per-axis ones with their dimension), or '' when not quantized."""
+    if quant is None or quant.scale is None or len(quant.scale) == 0:
+        return ""
+    scales = [float(s) for s in quant.scale]
+    zeros = [int(z) for z in (quant.zeroPoint if quant.zeroPoint is not None else [0] * len(scales))]
+    if len(scales) == 1:
+        return f"scale={scales[0]:.9g} zero_point={zeros[0]}"
+    shown = ", ".join(f"{s:.6g}" for s in scales[:MAX_LISTED_CHANNELS])
+    more = f", ... ({len(scales)} channels)" if len(scales) > MAX_LISTED_CHANNELS else ""
+    zero_text = str(zeros[0]) if len(set(zeros)) == 1 else f"{zeros[:MAX_LISTED_CHANNELS]}..."
+    return f"per-axis dim={quant.quantizedDimension} scales=[{shown}{more}] zero_points={zero_text}"
+
+
+def buffer_size(buffer: schema.BufferT) -> int:
+    """Bytes of constant data of a buffer (inline, or stored after the flatbuffer at offset/size)."""
+    if buffer.data is not None:
+        return len(buffer.data)
+    return int(buffer.size or 0)
+
+
+def describe_tflite(data: bytes) -> str:
+    """A text description of a .tflite model: summary, metadata, signatures, and per subgraph its operators
+    and tensors."""
+    model = load_model(data)
+    buffers = model.buffers or []
+    codes = model.operatorCodes or []
+    lines = [f"model: schema version {model.version}, description '{_text(model.description or '')}', "
+             f"{len(model.subgraphs or [])} subgraph(s), {len(codes)} operator code(s), {len(buffers)} buffer(s), "
+             f"{len(data)} bytes ({sum(buffer_size(b) for b in buffers)} of buffer data)"]
+    for entry in model.metadata or []:
+        raw = bytes(np.asarray(buffers[entry.buffer].data, dtype=np.uint8)) if entry.buffer < len(buffers) \
+            and buffers[entry.buffer].data is not None else b""
+        shown = raw.rstrip(b"\0").decode("ascii", "replace") if raw.rstrip(b"\0").isascii() else f"{len(raw)} bytes"
+        lines.append(f"metadata {_text(entry.name)}: {shown}")
+    for signature in model.signatureDefs or []:
+        inputs = ", ".join(f"{_text(m.name)}=t{m.tensorIndex}" for m in signature.inputs or [])
+        outputs = ", ".join(f"{_text(m.name)}=t{m.tensorIndex}" for m in signature.outputs or [])
+        lines.append(f"signature '{_text(signature.signatureKey)}' (subgraph {signature.subgraphIndex}): "
+                     f"inputs {inputs}; outputs {outputs}")
+    for number, subgraph in enumerate(model.subgraphs or []):
+        lines += describe_subgraph(number, subgraph, codes, buffers)
+    return "\n".join(lines) + "\n"
+
+
+def describe_subgraph(number: int, subgraph: schema.SubGraphT, codes: list, buffers: list) -> list[str]:
+    """The lines describing one subgraph: its interface, operators and tensors."""
+    tensors = subgraph.tensors or []
+    lines = [f"subgraph {number} '{_text(subgraph.name or '')}': {len(subgraph.operators or [])} operator(s), "
+             f"{len(tensors)} tensor(s), inputs {_indices(subgraph.inputs)}, outputs {_indices(subgraph.outputs)}",
+             "  operators:"]
+    for index, operator in enumerate(subgraph.operators or []):
+        code = codes[operator.opcodeIndex] if operator.opcodeIndex < len(codes) else None
+        version = f" v{code.version}" if code is not None else ""
+        opts = describe_options(operator.builtinOptions if operator.builtinOptionsType else operator.builtinOptions2)
+        lines.append(f"    {index:3d} {operator_name(code)}{version} {_indices(operator.inputs)} -> "
+                     f"{_indices(operator.outputs)}" + (f" {opts}" if opts else ""))
+    lines.append("  tensors:")
+    for index, tensor in enumerate(tensors):
+        shape = "x".join(str(int(d)) for d in (tensor.shape if tensor.shape is not None else [])) or "scalar"
+        buffer = buffers[tensor.buffer] if tensor.buffer < len(buffers) else None
+        size = buffer_size(buffer) if buffer is not None else 0
+        data = f" buffer {tensor.buffer} ({size} bytes)" if size else ""
+        quant = describe_quantization(tensor.quantization)
+        lines.append(f"    t{index:<3d} {_text(tensor.name or '')}: {shape} {TYPE_NAMES.get(tensor.type, tensor.type)}"
+                     f"{data}" + (f" {quant}" if quant else ""))
+    return lines
+
+
+def _indices(values: Any) -> str:
+    return "[" + ", ".join(str(int(v)) for v in (values if values is not None else [])) + "]"

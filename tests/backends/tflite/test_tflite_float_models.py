@@ -1,0 +1,71 @@
+"""The shared float models, through cleanup, legalize, to-nhwc and fuse-activations, export to .tflite files
+that LiteRT runs with our interpreter's outputs on real digits; a light CNN exports too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qcompiler import interpreter
+from qcompiler.backends.tflite import export_tflite
+from qcompiler.backends.tflite.runtime import run_tflite
+from qcompiler.onnx_import import import_onnx
+from qcompiler.pass_manager import PassManager, parse_pipeline
+
+from tflite_checks import assert_litert_matches, read_model
+
+PIPELINE = "cleanup,legalize,to-nhwc,fuse-activations"
+
+
+def prepared(path) -> "Graph":  # noqa: F821 - the IR graph
+    """The model after the float pipeline the TFLite backend expects."""
+    graph = import_onnx(path)
+    PassManager(parse_pipeline(PIPELINE), verify_each=True).run(graph)
+    return graph
+
+
+def digit_feeds(graph, digits, count: int = 4) -> list[dict[str, np.ndarray]]:
+    """Test digits preprocessed as the shared models' README says, for the graph's input shape."""
+    value = graph.inputs[0]
+    feeds = []
+    for image in digits["x_test"][:count].astype(np.float32):
+        if value.type.shape == (1, 1, 16, 16):
+            array = np.repeat(np.repeat(image, 2, 0), 2, 1)[None, None]
+        elif value.type.shape == (1, 1, 8, 8):
+            array = image[None, None]
+        else:
+            array = image[None]
+        feeds.append({value.name: np.ascontiguousarray(array)})
+    return feeds
+
+
+def test_shared_model_runs_in_litert_like_our_interpreter(shared_model_path, digits):
+    graph = prepared(shared_model_path)
+    model = None
+    for feeds in digit_feeds(graph, digits):
+        model = assert_litert_matches(graph, feeds, rtol=1e-4)
+    assert export_tflite(graph) == model, "export must be deterministic"
+    subgraph = read_model(model).subgraphs[0]
+    assert [t.name.decode() for t in (subgraph.tensors[i] for i in subgraph.outputs)] == graph.output_names
+
+
+def test_shared_model_agrees_with_litert_default_kernels_on_labels(shared_model_path, digits):
+    graph = prepared(shared_model_path)
+    model = export_tflite(graph)
+    for feeds in digit_feeds(graph, digits, count=8):
+        expected = interpreter.run(graph, feeds)
+        got = run_tflite(model, feeds, reference_kernels=False)
+        for name in expected:
+            assert np.argmax(got[name]) == np.argmax(expected[name])
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_light_squeezenet_exports_and_runs(light_models_dir):
+    path = light_models_dir / "light_squeezenet.onnx"
+    if not path.exists():
+        pytest.skip(f"{path} is missing")
+    graph = prepared(path)
+    rng = np.random.default_rng(0)
+    feeds = {v.name: rng.random(v.type.shape, dtype=np.float32) for v in graph.inputs}
+    assert_litert_matches(graph, feeds, rtol=1e-3)

@@ -1,0 +1,190 @@
+"""The flatbuffer the writer produces: operator codes (deprecated vs extended), buffers (empty buffer 0,
+deduplicated, 16-byte aligned), quantization parameters, signature, metadata, description, determinism,
+padding decisions, and one-line errors for what the backend cannot take."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ai_edge_litert import schema_py_generated as schema
+
+from qcompiler.backends.tflite import describe_tflite, export_tflite
+from qcompiler.backends.tflite.lower_core import same_padding, tflite_padding
+from qcompiler.errors import QCompilerError, UnsupportedOpError
+from qcompiler.ir import Graph
+from qcompiler.types import QuantParams, TensorType
+
+from tflite_checks import assert_litert_matches, buffer_data_offsets, build_graph, read_model
+
+Op = schema.BuiltinOperator
+
+
+def two_layer_graph() -> Graph:
+    """x -> fully_connected(w) -> gelu -> fully_connected(w again, a separate but identical constant)."""
+    weight = np.arange(16, dtype=np.float32).reshape(4, 4) / 16
+
+    def body(g, x):
+        hidden = g.create("core.fully_connected", [x[0], g.const(weight, "w1")]).result
+        hidden = g.create("core.gelu", [hidden]).result
+        return [g.create("core.fully_connected", [hidden, g.const(weight.copy(), "w2")], {"activation": "relu"},
+                         loc="fc2").result]
+
+    return build_graph([(1, 4)], body)
+
+
+def test_operator_codes_use_the_extended_field_above_127():
+    model = read_model(export_tflite(two_layer_graph()))
+    codes = {code.builtinCode: code for code in model.operatorCodes}
+    assert sorted(codes) == [Op.FULLY_CONNECTED, Op.GELU]
+    assert Op.GELU > 127 and codes[Op.GELU].deprecatedBuiltinCode == 127
+    assert codes[Op.FULLY_CONNECTED].deprecatedBuiltinCode == Op.FULLY_CONNECTED
+
+
+def test_buffers_empty_first_deduplicated_and_aligned():
+    data = export_tflite(two_layer_graph())
+    model = read_model(data)
+    assert model.buffers[0].data is None
+    subgraph = model.subgraphs[0]
+    weights = [t for t in subgraph.tensors if t.name in (b"w1", b"w2")]
+    assert len(weights) == 2 and weights[0].buffer == weights[1].buffer != 0
+    activations = [t for t in subgraph.tensors if t.name not in (b"w1", b"w2")]
+    assert all(t.buffer == 0 for t in activations)
+    offsets = buffer_data_offsets(data)
+    assert offsets and all(offset % 16 == 0 for offset in offsets)
+    weight_bytes = bytes(np.asarray(model.buffers[weights[0].buffer].data, dtype=np.uint8))
+    assert weight_bytes == (np.arange(16, dtype=np.float32) / 16).astype("<f4").tobytes()
+
+
+def test_signature_metadata_description_and_names():
+    graph = two_layer_graph()
+    data = export_tflite(graph)
+    model = read_model(data)
+    assert model.version == 3 and model.description.decode().startswith("qcompiler ")
+    signature, = model.signatureDefs
+    assert signature.signatureKey == b"serving_default"
+    subgraph = model.subgraphs[0]
+    assert [(m.name, m.tensorIndex) for m in signature.inputs] == [(b"x0", subgraph.inputs[0])]
+    assert [(m.name, m.tensorIndex) for m in signature.outputs] == [(b"y0", subgraph.outputs[0])]
+    assert subgraph.tensors[subgraph.outputs[0]].name == b"y0"
+    metadata, = model.metadata
+    assert metadata.name == b"min_runtime_version"
+    raw = bytes(np.asarray(model.buffers[metadata.buffer].data, dtype=np.uint8))
+    assert len(raw) == 16 and raw.rstrip(b"\0") == b"2.9.0"  # GELU needs 2.9
+    assert data[4:8] == b"TFL3"
+
+
+def test_export_is_deterministic_and_leaves_the_graph_alone():
+    graph = two_layer_graph()
+    before = [op.kind for op in graph]
+    assert export_tflite(graph) == export_tflite(graph) == export_tflite(two_layer_graph())
+    assert [op.kind for op in graph] == before
+
+
+def test_quantization_parameters_per_tensor_and_per_axis():
+    graph = Graph()
+    x = graph.add_input("x", TensorType((1, 4), "f32"))
+    per_tensor = QuantParams.per_tensor("i8", 0.5, -3)
+    per_axis = QuantParams.per_axis("i8", [0.25, 0.125, 0.5], [0, 0, 0], 0)
+    xq = graph.create("q.quantize", [x], {}, [TensorType((1, 4), "i8", per_tensor)]).result \
+        if _has_q_dialect() else None
+    if xq is None:
+        pytest.skip("the q dialect is not registered yet")
+    wq = graph.create("const", [], {"value": np.arange(12, dtype=np.int8).reshape(3, 4)},
+                      [TensorType((3, 4), "i8", per_axis)], result_names=["w"]).result
+    wd = graph.create("q.dequantize", [wq], {}, [TensorType((3, 4), "f32")]).result
+    xd = graph.create("q.dequantize", [xq], {}, [TensorType((1, 4), "f32")]).result
+    y = graph.create("core.fully_connected", [xd, wd]).result
+    graph.set_outputs([y], ["y"])
+    subgraph = read_model(export_tflite(graph)).subgraphs[0]
+    by_name = {t.name: t for t in subgraph.tensors}
+    w = by_name[b"w"].quantization
+    assert list(w.scale) == [0.25, 0.125, 0.5] and list(w.zeroPoint) == [0, 0, 0] and w.quantizedDimension == 0
+    quantized = [t for t in subgraph.tensors if t.type == schema.TensorType.INT8 and t.name != b"w"]
+    assert [list(t.quantization.scale) + list(t.quantization.zeroPoint) for t in quantized] == [[0.5, -3]]
+
+
+def _has_q_dialect() -> bool:
+    from qcompiler.ops.registry import lookup_op_def
+
+    return lookup_op_def("q.quantize") is not None
+
+
+@pytest.mark.parametrize("size, kernel, stride, dilation, expected", [
+    (8, 3, 1, 1, (1, 1)), (8, 3, 2, 1, (0, 1)), (7, 3, 2, 1, (1, 1)), (8, 2, 2, 1, (0, 0)),
+    (9, 3, 1, 2, (2, 2)), (5, 4, 1, 1, (1, 2)), (2, 5, 3, 1, (1, 2))])
+def test_same_padding_rule(size, kernel, stride, dilation, expected):
+    assert same_padding(size, kernel, stride, dilation) == expected
+
+
+def test_padding_choice():
+    shape = (1, 8, 8, 3)
+    assert tflite_padding(shape, (3, 3), (1, 1), (1, 1), (0, 0, 0, 0)) == schema.Padding.VALID
+    assert tflite_padding(shape, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)) == schema.Padding.SAME
+    assert tflite_padding(shape, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1)) == schema.Padding.SAME
+    assert tflite_padding(shape, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)) is None
+
+
+def test_average_pool_padding_that_tflite_cannot_express_is_an_error():
+    graph = build_graph([(1, 8, 8, 2)], lambda g, x: [g.create(
+        "core.avg_pool2d", [x[0]], {"kernel": [3, 3], "strides": [2, 2], "padding": [1, 1, 1, 1]},
+        loc="/pool/AveragePool").result])
+    with pytest.raises(UnsupportedOpError, match="neither TFLite's SAME nor VALID") as info:
+        export_tflite(graph)
+    assert str(info.value).startswith("/pool/AveragePool: ") and "\n" not in str(info.value)
+
+
+def test_every_op_that_cannot_be_lowered_is_listed_with_its_location():
+    def body(g, x):
+        erf = g.create("core.erf", [x[0]], loc="/a/Erf").result
+        relu = g.create("core.relu", [erf]).result
+        return [g.create("core.erf", [relu], loc="/b/Erf").result]
+
+    with pytest.raises(UnsupportedOpError) as info:
+        export_tflite(build_graph([(2, 3)], body))
+    message = str(info.value)
+    assert "2 op(s)" in message and "core.erf at '/a/Erf'" in message and "core.erf at '/b/Erf'" in message
+    assert "\n" not in message
+
+
+def test_nchw_image_ops_and_grouped_convolutions_are_refused():
+    nchw = build_graph([(1, 3, 8, 8)], lambda g, x: [g.create(
+        "core.max_pool2d", [x[0]], {"kernel": [2, 2], "layout": "NCHW"}, loc="pool").result])
+    with pytest.raises(UnsupportedOpError, match="to-nhwc"):
+        export_tflite(nchw)
+    grouped = build_graph([(1, 8, 8, 4)], lambda g, x: [g.create(
+        "core.conv2d", [x[0], g.const(np.ones((4, 3, 3, 2), np.float32))], {"groups": 2}, loc="conv").result])
+    with pytest.raises(UnsupportedOpError, match="conv: .*grouped"):
+        export_tflite(grouped)
+
+
+def test_dynamic_shapes_and_bad_io_type_are_one_line_errors():
+    graph = Graph()
+    x = graph.add_input("x", TensorType(("batch", 4), "f32"))
+    graph.set_outputs([graph.create("core.relu", [x]).result], ["y"])
+    with pytest.raises(QCompilerError, match="static input shapes; input 'x'"):
+        export_tflite(graph)
+    with pytest.raises(QCompilerError, match="io_type must be one of float, int8"):
+        export_tflite(two_layer_graph(), io_type="uint8")
+    with pytest.raises(QCompilerError, match="io_type int8 needs graph input 'x0'"):
+        export_tflite(two_layer_graph(), io_type="int8")
+
+
+def test_describe_lists_operators_tensors_and_buffers():
+    text = describe_tflite(export_tflite(two_layer_graph()))
+    assert "FULLY_CONNECTED v" in text and "GELU v1" in text
+    assert "metadata min_runtime_version: 2.9.0" in text
+    assert "signature 'serving_default' (subgraph 0): inputs x0=t0; outputs y0=" in text
+    assert "w1: 4x4 FLOAT32 buffer 1 (64 bytes)" in text and "w2: 4x4 FLOAT32 buffer 1 (64 bytes)" in text
+    assert "fusedActivationFunction=RELU" in text
+
+
+def test_describe_refuses_what_is_not_a_tflite_model():
+    with pytest.raises(QCompilerError, match="not a .tflite model"):
+        describe_tflite(b"\x00" * 64)
+    data = bytearray(export_tflite(two_layer_graph()))
+    with pytest.raises(QCompilerError, match="corrupt .tflite model"):
+        describe_tflite(bytes(data[:40]))
+
+
+def test_two_layer_graph_runs():
+    assert_litert_matches(two_layer_graph())

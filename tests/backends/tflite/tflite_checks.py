@@ -1,0 +1,73 @@
+"""Helpers of the TFLite backend tests: build small core graphs, export them, run them in LiteRT and compare
+with our reference interpreter; read fields of the written flatbuffer."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from qcompiler import interpreter
+from qcompiler.backends.tflite import export_tflite
+from qcompiler.backends.tflite.runtime import run_tflite
+from qcompiler.ir import Graph, Value
+from qcompiler.types import TensorType
+from qcompiler.verifier import verify
+
+Body = Callable[[Graph, list[Value]], Sequence[Value]]
+
+
+def build_graph(input_shapes: Sequence[Sequence[int]], body: Body, element: str = "f32") -> Graph:
+    """A verified graph with float inputs x0, x1, ... whose outputs y0, y1, ... are what ``body`` returns."""
+    graph = Graph()
+    inputs = [graph.add_input(f"x{i}", TensorType(tuple(shape), element)) for i, shape in enumerate(input_shapes)]
+    outputs = list(body(graph, inputs))
+    graph.set_outputs(outputs, [f"y{i}" for i in range(len(outputs))])
+    verify(graph)
+    return graph
+
+
+def random_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Standard-normal float inputs for every graph input."""
+    rng = np.random.default_rng(seed)
+    return {v.name: rng.standard_normal(v.type.shape).astype(v.type.dtype) for v in graph.inputs}
+
+
+def assert_litert_matches(graph: Graph, feeds: Mapping[str, np.ndarray] | None = None, rtol: float = 1e-5,
+                          io_type: str = "float", reference_kernels: bool = True) -> bytes:
+    """Export ``graph``, run it in LiteRT (reference kernels unless told otherwise) and check every output
+    against our interpreter within float tolerance; returns the model bytes."""
+    feeds = dict(feeds) if feeds is not None else random_feeds(graph)
+    model = export_tflite(graph, io_type=io_type)
+    expected = interpreter.run(graph, feeds)
+    got = run_tflite(model, feeds, reference_kernels=reference_kernels)
+    assert sorted(got) == sorted(expected)
+    for name, want in expected.items():
+        scale = float(np.max(np.abs(want))) if want.size else 0.0
+        assert got[name].shape == want.shape, f"{name}: {got[name].shape} != {want.shape}"
+        np.testing.assert_allclose(got[name], want, rtol=rtol, atol=rtol * scale + 1e-6, err_msg=name)
+    return model
+
+
+def read_model(data: bytes) -> schema.ModelT:
+    """The schema object tree of .tflite bytes."""
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+
+
+def operator_codes(data: bytes) -> list[int]:
+    """The builtin code of every operator of subgraph 0, in order."""
+    model = read_model(data)
+    return [model.operatorCodes[op.opcodeIndex].builtinCode for op in model.subgraphs[0].operators]
+
+
+def buffer_data_offsets(data: bytes) -> list[int]:
+    """The byte offset inside ``data`` where each non-empty buffer's contents start."""
+    model = schema.Model.GetRootAs(data, 0)
+    offsets = []
+    for index in range(model.BuffersLength()):
+        buffer = model.Buffers(index)
+        if buffer.DataLength():
+            table = buffer._tab  # the generated reader keeps the flatbuffer position here
+            offsets.append(table.Vector(table.Offset(4)))
+    return offsets
