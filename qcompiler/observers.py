@@ -238,26 +238,36 @@ class PercentileObserver(HistogramObserver):
         return self.histogram.quantile(1.0 - q), self.histogram.quantile(q)
 
 
-def candidate_windows(histogram: Histogram, steps: int = 128) -> list[Range]:
-    """Clipping windows that shrink the observed range (with 0 in it) towards 0: ``[a * lo, a * hi]`` for
-    ``a`` from 1 down to 1/16, the search space of the mse and entropy observers."""
+#: Clipping scales the mse and entropy observers try for each end of the range: 1 down to 1/16.
+WINDOW_SCALES = np.linspace(1.0, 1.0 / 16.0, 128)
+
+
+def best_window(histogram: Histogram, cost: Callable[[float, float], float], rounds: int = 2) -> Range:
+    """The clipping window ``[a * lo, b * hi]`` of least ``cost`` over the observed range ``[lo, hi]`` (with 0
+    in it), ``a`` and ``b`` from ``WINDOW_SCALES``: the top end is chosen with the bottom fixed, then the
+    bottom with the top fixed, ``rounds`` times (the widest window wins ties)."""
     low, high = min(histogram.min, 0.0), max(histogram.max, 0.0)
-    scales = np.linspace(1.0, 1.0 / 16.0, steps)
-    return [(float(a * low), float(a * high)) for a in scales]
-
-
-def _best_window(histogram: Histogram, cost: Callable[[float, float], float]) -> Range:
-    """The candidate window of least cost (the widest wins ties); the observed range if no window has one."""
-    best, best_cost = None, math.inf
-    for low, high in candidate_windows(histogram):
-        if high <= low:
-            continue
-        value = cost(low, high)
-        if value < best_cost:
-            best, best_cost = (low, high), value
-    if best is None:
+    if high <= low:
         return histogram.min, histogram.max
-    return best
+    full_low, full_high = low, high
+
+    def pick(candidates: list[Range]) -> Optional[Range]:
+        best, best_cost = None, math.inf
+        for window in candidates:
+            if window[1] > window[0]:
+                value = cost(*window)
+                if value < best_cost:
+                    best, best_cost = window, value
+        return best
+
+    for _ in range(rounds):
+        if full_high > 0:
+            found = pick([(low, float(s * full_high)) for s in WINDOW_SCALES])
+            high = found[1] if found is not None else high
+        if full_low < 0:
+            found = pick([(float(s * full_low), high) for s in WINDOW_SCALES])
+            low = found[0] if found is not None else low
+    return low, high
 
 
 class MseObserver(HistogramObserver):
@@ -280,13 +290,24 @@ class MseObserver(HistogramObserver):
 
     def choose(self) -> Range:
         """The window of least squared error."""
-        return _best_window(self.histogram, self.squared_error)
+        return best_window(self.histogram, self.squared_error)
+
+
+def _smoothed(distribution: np.ndarray, epsilon: float = 1e-4) -> np.ndarray:
+    """A probability distribution whose zeros get ``epsilon``, taken evenly from the non-zero entries, so
+    that a divergence against it stays finite (onnxruntime's smoothing)."""
+    zeros = distribution <= 0
+    count = int(zeros.sum())
+    if count == 0 or count == distribution.size:
+        return distribution
+    taken = epsilon * count / (distribution.size - count)
+    return np.where(zeros, epsilon, distribution - taken)
 
 
 class EntropyObserver(HistogramObserver):
     """The clipping window whose ``bits``-bit quantized distribution loses the least information: the
     Kullback-Leibler divergence between the clipped histogram (outliers folded into the edge bins) and its
-    quantized version (TensorRT's entropy calibration, on windows shrinking towards 0)."""
+    quantized version (TensorRT's entropy calibration, searching each end of the window)."""
 
     method = "entropy"
 
@@ -312,16 +333,16 @@ class EntropyObserver(HistogramObserver):
         nonzero = np.bincount(group, weights=(clipped > 0).astype(np.float64), minlength=self.levels)
         share = np.divide(mass, nonzero, out=np.zeros_like(mass), where=nonzero > 0)
         q = np.where(clipped > 0, share[group], 0.0)
-        used = p > 0
-        if q.sum() <= 0 or (q[used] <= 0).any():
+        if q.sum() <= 0:
             return math.inf
+        used = p > 0
         p_norm = p[used] / p.sum()
-        q_norm = q[used] / q.sum()
+        q_norm = _smoothed(q[used] / q.sum())
         return float(np.sum(p_norm * np.log(p_norm / q_norm)))
 
     def choose(self) -> Range:
         """The window of least divergence."""
-        return _best_window(self.histogram, self.divergence)
+        return best_window(self.histogram, self.divergence)
 
 
 #: Observer classes by the ``method`` name calibration takes.
