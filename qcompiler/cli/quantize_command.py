@@ -1,0 +1,71 @@
+"""``qcompiler quantize``: the whole quantization pipeline in one command (``qcompiler.quantize.quantize``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+from typing import Sequence
+
+from qcompiler.cli.model_io import add_model_arguments, check_output, load_model_from_args, write_graph
+from qcompiler.errors import QCompilerError, UsageError
+
+#: Calibration methods ``calibrate`` offers.
+METHODS = ("minmax", "moving-average", "percentile", "mse", "entropy")
+#: The report module (written by the quantization-report work); optional until it exists.
+REPORT_MODULE = "qcompiler.quant_report"
+
+
+def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
+    """Add the ``quantize`` subcommand."""
+    from qcompiler.quantize import MODES
+
+    parser = subparsers.add_parser(
+        "quantize", parents=list(parents), help="quantize a model (int8, int16x8, dynamic, weight-only, float16)",
+        description="Prepare a model (cleanup, legalize, NHWC, fused activations), calibrate it on samples, "
+                    "choose TFLite quantization parameters and lower it to exact integer ops. Pre-quantized "
+                    "ONNX models (QuantizeLinear/DequantizeLinear) keep their own parameters.",
+        epilog="example: qcompiler quantize model.onnx --mode int8 --calibration calib.npz -o q.qir")
+    add_model_arguments(parser)
+    parser.add_argument("--mode", choices=MODES, default="int8", help="quantization mode (default: int8)")
+    parser.add_argument("--calibration", metavar="SAMPLES",
+                        help="calibration samples: an .npz or a folder of <input>.npy (int8 and int16x8 need it)")
+    parser.add_argument("--method", choices=METHODS, default="minmax", help="calibration method (default: minmax)")
+    parser.add_argument("--percentile", type=float, default=99.99, help="percentile of --method percentile")
+    parser.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True,
+                        help="quantize conv and fully-connected weights per output channel (default: on)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="NAME",
+                        help="keep this layer float (an ONNX node name or tensor name); repeat for more")
+    parser.add_argument("--exclude-type", dest="exclude_types", action="append", default=[], metavar="KIND",
+                        help="keep every op of this kind float (e.g. core.softmax); repeat for more")
+    parser.add_argument("--no-lower", dest="lower", action="store_false",
+                        help="stop in QDQ form (quantize/dequantize around float ops)")
+    parser.add_argument("--report", metavar="DIR", help="write a quantization report (accuracy, per-layer error) into DIR")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the IR here (default: stdout)")
+    parser.add_argument("--elide-constants", action="store_true",
+                        help="print large constants as placeholders, for reading (the result cannot be parsed back)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Quantize the model and write the IR (and the report when asked)."""
+    from qcompiler.quantize import FULL_INTEGER_MODES, prepare, quantize
+
+    inputs = [args.model] + ([args.calibration] if args.calibration else [])
+    check_output(args.output, inputs)
+    if args.mode in FULL_INTEGER_MODES and not args.calibration:
+        raise UsageError(f"--mode {args.mode} needs --calibration SAMPLES (an .npz or a folder of .npy)")
+    if args.report and not args.calibration:
+        raise UsageError("--report measures the quantized model on samples: give --calibration SAMPLES too")
+    if args.report and importlib.util.find_spec(REPORT_MODULE) is None:
+        raise QCompilerError("--report is not available yet: this installation has no quantization report module")
+    float_graph = prepare(load_model_from_args(args))
+    graph = quantize(float_graph, args.mode, args.calibration, per_channel=args.per_channel,
+                     exclude=args.exclude, exclude_types=args.exclude_types, method=args.method,
+                     lower=args.lower, percentile=args.percentile)
+    write_graph(graph, args.output, elide_constants=args.elide_constants, inputs=inputs)
+    if args.report:
+        report_module = importlib.import_module(REPORT_MODULE)
+        report = report_module.build_report(float_graph, graph, args.calibration)
+        report_module.write_report(report, args.report)
+    return 0

@@ -1,0 +1,81 @@
+"""The quantization API: one call from a float (or pre-quantized) model to a quantized graph, running the
+whole pipeline (prepare, calibrate, propagate-ranges, insert-qdq, lower-quantized) with TFLite's rules."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Sequence, Union
+
+from qcompiler.calibration_data import CalibrationSource
+from qcompiler.errors import QCompilerError
+from qcompiler.ir import Graph
+from qcompiler.pass_manager import Pass, PassManager, get_pass, parse_pipeline
+from qcompiler.types import Dim
+
+#: The quantization modes (``insert-qdq{mode=...}``).
+MODES: tuple[str, ...] = ("int8", "int16x8", "dynamic", "float16", "weight-only")
+#: Modes that quantize activations and so need calibration data.
+FULL_INTEGER_MODES = ("int8", "int16x8")
+
+ModelSource = Union[Graph, str, os.PathLike]
+
+
+def load(model: ModelSource, input_shapes: Optional[dict[str, tuple[Dim, ...]]] = None) -> Graph:
+    """A copy of ``model`` when it is a graph (the caller's graph stays float), else the model file read
+    (``.onnx`` imported, anything else parsed as textual IR)."""
+    if isinstance(model, Graph):
+        return model.clone()
+    from qcompiler.cli.model_io import load_model
+
+    return load_model(os.fspath(model), input_shapes)
+
+
+def is_prequantized(graph: Graph) -> bool:
+    """Whether ``graph`` already carries quantization (q ops or quantized tensors), e.g. from a QAT export."""
+    return any(op.kind.startswith("q.") or any(v.type.quant is not None for v in op.results) for op in graph)
+
+
+def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[CalibrationSource] = None, *,
+             per_channel: bool = True, exclude: Sequence[str] = (), exclude_types: Sequence[str] = (),
+             method: str = "minmax", lower: bool = True, input_shapes: Optional[dict[str, tuple[Dim, ...]]] = None,
+             verify: bool = True, progress: bool = False, **calibration_options: Any) -> Graph:
+    """Quantize ``model`` (a Graph, an .onnx or a .qir file) and return the quantized graph.
+
+    ``mode``: int8, int16x8 (both need ``calibration``: a samples file or folder, a mapping of arrays by input
+    name, or an iterable of feed dicts), dynamic, weight-only or float16. ``method`` and
+    ``calibration_options`` (``percentile``, ``bins``, ``bits``, ``averaging_constant``) choose the
+    calibration observer. Layers in ``exclude`` (ONNX node names or tensor names) or of a kind in
+    ``exclude_types`` stay float. A pre-quantized model (QDQ nodes from QAT or another quantizer) keeps its
+    own parameters: it is only lowered. With ``lower=False`` the graph stays in QDQ form.
+    """
+    from qcompiler.passes.calibrate import calibrate
+
+    if mode not in MODES:
+        raise QCompilerError(f"unknown quantization mode '{mode}' (choose from {', '.join(MODES)})")
+    graph = prepare(load(model, input_shapes), verify)
+    steps: list[Pass] = []
+    if not is_prequantized(graph):
+        if mode in FULL_INTEGER_MODES:
+            if calibration is None:
+                raise QCompilerError(f"mode {mode} quantizes activations and needs calibration data")
+            calibrate(graph, calibration, method, progress=progress, **calibration_options)
+            steps.append(get_pass("propagate-ranges")())
+        steps.append(get_pass("insert-qdq")(mode=mode, per_channel=per_channel, exclude=list(exclude),
+                                            exclude_types=list(exclude_types)))
+    if lower:
+        steps.append(get_pass("lower-quantized")())
+    run_passes(graph, steps, verify)
+    return graph
+
+
+def prepare(graph: Graph, verify: bool = True) -> Graph:
+    """Bring ``graph`` (in place) to the form quantization works on: QDQ nodes imported, cleaned up, core ops
+    in NHWC with fused activations (the ``quantize-prepare`` pipeline; a no-op on a prepared graph)."""
+    run_passes(graph, parse_pipeline("quantize-prepare"), verify)
+    return graph
+
+
+def run_passes(graph: Graph, passes: Sequence[Pass], verify: bool) -> None:
+    """Run ``passes`` on ``graph`` through the pass manager (verifying after each when ``verify``)."""
+    if passes:
+        PassManager(list(passes), verify_each=verify).run(graph)
