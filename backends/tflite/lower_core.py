@@ -12,7 +12,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from qcompiler.errors import UnsupportedOpError
 from qcompiler.ir import Op
-from qcompiler.types import TensorType
+from qcompiler.types import QuantParams, TensorType
 
 from qcompiler.backends.tflite.lower import LoweringContext, lowering
 from qcompiler.backends.tflite.lower_quant import weight_tensor
@@ -131,18 +131,34 @@ def window_input(ctx: LoweringContext, op: Op, kernel: Sequence[int], dilations:
 
 
 # -- convolutions, dense layers -------------------------------------------------------------------------
+def bias_tensor(ctx: LoweringContext, op: Op, channels: int) -> int:
+    """The bias operand's tensor, or zeros (CONV_2D and DEPTHWISE_CONV_2D need a bias): float zeros, or int32
+    zeros scaled by input scale x weight scale for a quantized op."""
+    if op.operand(2) is not None:
+        return ctx.tensor(op.operand(2))
+    source, weight = op.operand(0).type, op.operand(1).type
+    if source.quant is None or weight.quant is None:
+        element = "f32" if source.element not in ("f16",) else source.element
+        return ctx.const(np.zeros(channels, dtype=TensorType((), element).dtype), ctx.hint("bias"))
+    storage = "i64" if source.element == "i16" else "i32"
+    scales = [float(np.float32(source.quant.scale * s)) for s in weight.quant.scales]
+    if len(scales) == 1:
+        quant = QuantParams.per_tensor(storage, scales[0])
+    else:
+        quant = QuantParams.per_axis(storage, scales, [0] * len(scales), 0)
+    return ctx.const(np.zeros(channels, dtype=TensorType((), storage).dtype), ctx.hint("bias"),
+                     TensorType((channels,), storage, quant))
+
+
 @lowering("core.conv2d", "q.conv2d")
 def lower_conv2d(op: Op, ctx: LoweringContext) -> None:
-    """CONV_2D; OHWI weights as they are."""
+    """CONV_2D; OHWI weights as they are (I = C_in / groups: TFLite infers grouped convolution from it)."""
     require_nhwc(op)
-    if int(op.attr("groups", 1)) != 1:
-        raise UnsupportedOpError(f"{op.kind}: grouped convolution (groups={op.attr('groups')}) has no TFLite "
-                                 "builtin form", op.loc)
-    _, kh, kw, _ = op.operand(1).type.shape
+    out_channels, kh, kw, _ = op.operand(1).type.shape
     dilations = [int(d) for d in op.attr("dilations")]
     padding, source = window_input(ctx, op, (kh, kw), dilations, False)
     strides = op.attr("strides")
-    ctx.emit(Op_.CONV_2D, [source, weight_tensor(ctx, op.operand(1)), ctx.tensor(op.operand(2))],
+    ctx.emit(Op_.CONV_2D, [source, weight_tensor(ctx, op.operand(1)), bias_tensor(ctx, op, out_channels)],
              [result(ctx, op)], options(
                  schema.Conv2DOptionsT, padding=padding, strideH=int(strides[0]), strideW=int(strides[1]),
                  dilationHFactor=dilations[0], dilationWFactor=dilations[1],
@@ -153,11 +169,11 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> None:
 def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> None:
     """DEPTHWISE_CONV_2D; 1HWC weights as they are."""
     require_nhwc(op)
-    _, kh, kw, _ = op.operand(1).type.shape
+    _, kh, kw, channels = op.operand(1).type.shape
     dilations = [int(d) for d in op.attr("dilations")]
     padding, source = window_input(ctx, op, (kh, kw), dilations, False)
     strides = op.attr("strides")
-    ctx.emit(Op_.DEPTHWISE_CONV_2D, [source, weight_tensor(ctx, op.operand(1)), ctx.tensor(op.operand(2))],
+    ctx.emit(Op_.DEPTHWISE_CONV_2D, [source, weight_tensor(ctx, op.operand(1)), bias_tensor(ctx, op, channels)],
              [result(ctx, op)], options(
                  schema.DepthwiseConv2DOptionsT, padding=padding, strideH=int(strides[0]),
                  strideW=int(strides[1]), dilationHFactor=dilations[0], dilationWFactor=dilations[1],
@@ -283,15 +299,60 @@ def lower_cast(op: Op, ctx: LoweringContext) -> None:
 # -- pooling, reductions, normalizations ----------------------------------------------------------------
 @lowering("core.max_pool2d", "q.max_pool2d", "core.avg_pool2d", "q.avg_pool2d")
 def lower_pool2d(op: Op, ctx: LoweringContext) -> None:
-    """MAX_POOL_2D / AVERAGE_POOL_2D; explicit max-pool padding becomes PADV2 with the lowest value."""
+    """MAX_POOL_2D / AVERAGE_POOL_2D. A window covering the whole image becomes a VALID window of its size;
+    other explicit padding becomes PADV2 with the lowest value before a max pool, and PAD + average pool +
+    count correction for a float average pool."""
     require_nhwc(op)
     kernel = [int(k) for k in op.attr("kernel")]
     is_max = op.kind.endswith("max_pool2d")
-    padding, source = window_input(ctx, op, kernel, (1, 1), True if is_max else None)
     strides = op.attr("strides")
+    if is_global_window(op.operand(0).type.shape, op.result.type.shape, kernel, op.attr("padding")):
+        kernel = list(op.operand(0).type.shape[1:3])
+        padding, source = schema.Padding.VALID, ctx.tensor(op.operand(0))
+    elif not is_max and op.operand(0).type.quant is None and tflite_padding(
+            op.operand(0).type.shape, kernel, strides, (1, 1), op.attr("padding")) is None:
+        emit_padded_average_pool(ctx, op, kernel)
+        return
+    else:
+        padding, source = window_input(ctx, op, kernel, (1, 1), True if is_max else None)
     ctx.emit(Op_.MAX_POOL_2D if is_max else Op_.AVERAGE_POOL_2D, [source], [result(ctx, op)], options(
         schema.Pool2DOptionsT, padding=padding, strideH=int(strides[0]), strideW=int(strides[1]),
         filterHeight=kernel[0], filterWidth=kernel[1], fusedActivationFunction=activation_code(op)))
+
+
+def window_counts(size: int, kernel: int, stride: int, pad_before: int, out: int) -> np.ndarray:
+    """How many real (unpadded) pixels each of the ``out`` windows along one dim covers."""
+    starts = np.arange(out) * stride - pad_before
+    return np.minimum(starts + kernel, size) - np.maximum(starts, 0)
+
+
+def emit_padded_average_pool(ctx: LoweringContext, op: Op, kernel: Sequence[int]) -> None:
+    """A float average pool whose explicit padding TFLite cannot express: PAD with zeros, AVERAGE_POOL_2D
+    VALID (which divides by the full window), then MUL by window size / real pixel count per output pixel,
+    so that padded cells are not counted. The fused activation goes on the MUL."""
+    source_type, out_type = op.operand(0).type, op.result.type
+    top, left, bottom, right = [int(p) for p in op.attr("padding")]
+    strides = [int(s) for s in op.attr("strides")]
+    padded = emit_pad(ctx, ctx.tensor(op.operand(0)), [(0, 0), (top, bottom), (left, right), (0, 0)], None,
+                      ctx.hint("pad"))
+    pooled = ctx.intermediate(out_type, ctx.hint("pool"))
+    ctx.emit(Op_.AVERAGE_POOL_2D, [padded], [pooled], options(
+        schema.Pool2DOptionsT, padding=schema.Padding.VALID, strideH=strides[0], strideW=strides[1],
+        filterHeight=kernel[0], filterWidth=kernel[1]))
+    rows = window_counts(source_type.shape[1], kernel[0], strides[0], top, out_type.shape[1])
+    cols = window_counts(source_type.shape[2], kernel[1], strides[1], left, out_type.shape[2])
+    correction = (kernel[0] * kernel[1]) / np.outer(rows, cols).astype(np.float64)
+    factor = ctx.const(correction.astype(out_type.dtype)[None, :, :, None], ctx.hint("count_correction"))
+    ctx.emit(Op_.MUL, [pooled, factor], [result(ctx, op)],
+             options(schema.MulOptionsT, fusedActivationFunction=activation_code(op)))
+
+
+def is_global_window(in_shape: Sequence[int], out_shape: Sequence[int], kernel: Sequence[int],
+                     padding: Sequence[int]) -> bool:
+    """Whether a pooling window has one output pixel that sees the whole NHWC input (a padded window larger
+    than the image, as ONNX ceil_mode exports make): then it equals a VALID window of the image's size."""
+    return tuple(out_shape[1:3]) == (1, 1) and all(
+        kernel[axis] - padding[axis] >= in_shape[1 + axis] for axis in (0, 1))
 
 
 REDUCTIONS = {"mean": Op_.MEAN, "sum": Op_.SUM, "reduce_max": Op_.REDUCE_MAX, "reduce_min": Op_.REDUCE_MIN,

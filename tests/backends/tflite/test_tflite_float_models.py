@@ -61,11 +61,15 @@ def test_shared_model_agrees_with_litert_default_kernels_on_labels(shared_model_
 
 
 @pytest.mark.slow
-def test_light_squeezenet_exports_and_runs(light_models_dir):
-    path = light_models_dir / "light_squeezenet.onnx"
-    if not path.exists():
-        pytest.skip(f"{path} is missing")
-    graph = prepared(path)
+def test_light_model_exports_and_runs(light_model_path):
+    # The light models hold constant-fill weights, which drive the logits to ~1e10 where softmax amplifies
+    # float rounding: the check stops at the logits. Default kernels, since LiteRT's reference LRN kernel
+    # (alexnet, zfnet512) sums one channel short of TF's definition.
+    graph = prepared(light_model_path)
+    softmax = graph.ops_of_kind("core.softmax")
+    if softmax:
+        graph.set_outputs([softmax[-1].operand(0)], ["logits"])
+        graph.erase_unused(reversed(graph.ops))
     rng = np.random.default_rng(0)
     feeds = {v.name: rng.random(v.type.shape, dtype=np.float32) for v in graph.inputs}
-    assert_litert_matches(graph, feeds, rtol=1e-3)
+    assert_litert_matches(graph, feeds, rtol=1e-4, reference_kernels=False)

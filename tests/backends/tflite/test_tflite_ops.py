@@ -44,6 +44,14 @@ CASES = {
                           [Op.CONV_2D]),
     "conv_dilated_valid": ([(1, 10, 9, 2)], conv("core.conv2d", (3, 3, 2, 2), dilations=[2, 3],
                                                  activation="relu6"), [Op.CONV_2D]),
+    "conv_grouped_no_bias": ([(1, 5, 5, 4)], lambda g, x: [g.create("core.conv2d", [
+        x[0], g.const(weights(6, 3, 3, 2))], {"groups": 2, "padding": [1, 1, 1, 1]}).result], [Op.CONV_2D]),
+    "depthwise_no_bias": ([(1, 5, 5, 3)], lambda g, x: [g.create("core.depthwise_conv2d", [
+        x[0], g.const(weights(1, 3, 3, 3))]).result], [Op.DEPTHWISE_CONV_2D]),
+    "avg_pool_global_ceil_mode": ([(1, 6, 6, 2)], unary("core.avg_pool2d", kernel=[7, 7], padding=[0, 0, 1, 1]),
+                                  [Op.AVERAGE_POOL_2D]),
+    "max_pool_global_ceil_mode": ([(1, 5, 6, 2)], unary("core.max_pool2d", kernel=[6, 7], padding=[1, 0, 0, 1]),
+                                  [Op.MAX_POOL_2D]),
     "depthwise_multiplier": ([(1, 7, 7, 3)], conv("core.depthwise_conv2d", (1, 3, 3, 6), depth_multiplier=2,
                                                   padding=[1, 1, 1, 1]), [Op.DEPTHWISE_CONV_2D]),
     "fully_connected_rank3": ([(2, 3, 5)], lambda g, x: [g.create("core.fully_connected", [
@@ -65,6 +73,9 @@ CASES = {
                                                 padding=[1, 1, 1, 1]), [Op.PADV2, Op.MAX_POOL_2D]),
     "avg_pool_same": ([(1, 6, 6, 2)], unary("core.avg_pool2d", kernel=[3, 3], padding=[1, 1, 1, 1],
                                             activation="relu"), [Op.AVERAGE_POOL_2D]),
+    "avg_pool_explicit": ([(1, 8, 7, 2)], unary("core.avg_pool2d", kernel=[3, 3], strides=[2, 2],
+                                                padding=[1, 1, 1, 1], activation="relu"),
+                          [Op.PAD, Op.AVERAGE_POOL_2D, Op.MUL]),
     "avg_pool_valid": ([(1, 6, 6, 2)], unary("core.avg_pool2d", kernel=[2, 2], strides=[2, 2]),
                        [Op.AVERAGE_POOL_2D]),
     "mean_keepdims": ([(1, 4, 4, 3)], unary("core.mean", axes=[1, 2], keepdims=True), [Op.MEAN]),
