@@ -16,6 +16,8 @@ from qcompiler.ops.registry import evaluate_op
 from qcompiler.types import TensorType
 
 Observer = Callable[[Value, np.ndarray], None]
+#: Called with every op result and its array; returns an array to use instead, or None to keep it.
+Substitute = Callable[[Value, np.ndarray], Optional[np.ndarray]]
 
 
 def check_feed(value: Value, array: np.ndarray) -> np.ndarray:
@@ -40,10 +42,13 @@ def _shape_text(shape) -> str:
     return "x".join(str(d) for d in shape) if len(shape) else "scalar"
 
 
-def run(graph: Graph, feeds: Mapping[str, np.ndarray], observe: Optional[Observer] = None) -> dict[str, np.ndarray]:
+def run(graph: Graph, feeds: Mapping[str, np.ndarray], observe: Optional[Observer] = None,
+        substitute: Optional[Substitute] = None) -> dict[str, np.ndarray]:
     """Run ``graph`` on ``feeds`` (arrays by input name) and return its outputs by output name.
 
     ``observe`` is called with every value the run computes (inputs included) and its array.
+    ``substitute`` may replace an op result's array before later ops read it (after ``observe`` saw the
+    computed one): the quantization report uses it to measure each layer's error on exact inputs.
     Intermediate arrays are freed after their last use.
     """
     missing = [v.name for v in graph.inputs if v.name not in feeds]
@@ -74,6 +79,10 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray], observe: Optional[Observe
             env[id(value)] = array
             if observe is not None:
                 observe(value, array)
+            if substitute is not None:
+                replacement = substitute(value, array)
+                if replacement is not None:
+                    env[id(value)] = replacement
         for operand in op.operands:
             if operand is None:
                 continue
