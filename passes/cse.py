@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Hashable
 
 import numpy as np
 
-from qcompiler.ir import CONST, RETURN, Graph, Op
+from qcompiler.ir import RETURN, Graph, Op
 from qcompiler.pass_manager import Pass, register_pass
 
 #: Arrays up to this many elements are hashed whole; larger ones by a fixed sample (then compared in full).

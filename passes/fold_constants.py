@@ -27,7 +27,8 @@ SPLAT_PRESERVING = ("onnx.ConstantOfShape", "onnx.Reshape", "onnx.Flatten", "onn
 class FoldConstants(Pass):
     """Evaluate ops whose operands are all constant (and Shape/Size of static shapes) into constants.
 
-    ``max-elements`` bounds each folded result so that Expand, Tile or Range cannot blow up memory. A result
+    ``max-elements`` bounds each folded result that is bigger than every constant operand, so that Expand,
+    Tile or ConstantOfShape cannot blow up memory (a Transpose or Reshape of a big weight still folds). A result
     over the bound that repeats one element (ConstantOfShape, or Reshape/Transpose/Expand/... of such a splat)
     still folds, into a zero-stride broadcast view that holds that one element.
     """
@@ -76,15 +77,16 @@ class _Folder:
         operands = [v for v in op.operands if v is not None]
         if not all(v.is_const for v in operands):
             return None
+        # the bound is on growth: a result no bigger than a constant already there always folds
+        bound = max([self.max_elements] + [v.const_value.size for v in operands])
         declared = [r.type for r in op.results]
-        too_big = all(t.is_static for t in declared) and sum(t.num_elements for t in declared) > self.max_elements
-        if too_big:
+        if all(t.is_static for t in declared) and sum(t.num_elements for t in declared) > bound:
             return splat_result(op)
         try:
             arrays = evaluate_op(op, [None if v is None else v.const_value for v in op.operands])
         except UnsupportedOpError:
             return None
-        if sum(a.size for a in arrays) > self.max_elements:
+        if sum(a.size for a in arrays) > bound:
             return None
         return arrays
 

@@ -4,17 +4,22 @@ reference interpreter that the outputs did not change."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Mapping, Optional
 
 import numpy as np
 
 from qcompiler.interpreter import run
 from qcompiler.ir import CONST, Graph, Op
+from qcompiler.onnx_import import import_onnx
 from qcompiler.pass_manager import PassManager
 from qcompiler.types import TensorType
 
 #: Tolerance on max|after - before| / max|before| (folding reassociates float arithmetic).
 RELATIVE_TOLERANCE = 1e-4
+
+#: Weights up to this many elements get random values in ``with_random_weights`` (bigger ones stay splats).
+RANDOM_WEIGHT_ELEMENTS = 20_000_000
 
 
 def new_graph(opset: int = 17) -> Graph:
@@ -69,6 +74,52 @@ def assert_keeps_meaning(graph: Graph, pipeline: str, feeds: Optional[dict[str, 
     error = relative_error(reference, run(result, feeds))
     assert error <= RELATIVE_TOLERANCE, f"{pipeline}: outputs moved by {error:.3g} (relative)"
     return result
+
+
+def model_for_meaning(path: Path) -> Graph:
+    """The model at ``path`` imported as a sharp oracle for passes (see ``sensitive_variant``)."""
+    return sensitive_variant(import_onnx(path))
+
+
+def sensitive_variant(graph: Graph, seed: int = 0) -> Graph:
+    """``graph`` made a sharp oracle for passes: random weights (``with_random_weights``) and a final Softmax
+    dropped, so that the outputs are logits (a saturated or uniform softmax would hide a changed meaning)."""
+    graph = with_random_weights(graph, seed)
+    outputs = list(graph.outputs)
+    for index, value in enumerate(outputs):
+        if value.producer is not None and value.producer.kind == "onnx.Softmax":
+            outputs[index] = value.producer.operand(0)
+    if outputs != list(graph.outputs):
+        softmaxes = [v.producer for v in graph.outputs if v.producer is not None]
+        graph.set_outputs(outputs, graph.output_names)
+        graph.erase_unused(softmaxes)
+    return graph
+
+
+def with_random_weights(graph: Graph, seed: int = 0) -> Graph:
+    """``graph`` with every f32 ConstantOfShape (how the light models spell their weights and batch-norm
+    statistics: one value repeated) replaced by seeded random data, so that the outputs depend on every channel
+    and comparing outputs before and after a pass really tests it: weights (rank 2 and up) He-scaled normal,
+    vectors uniform in [0.5, 1.5) (valid variances too); weights over ``RANDOM_WEIGHT_ELEMENTS`` become the
+    splat 1 / fan-in (an average, keeping activations in range without the memory)."""
+    rng = np.random.default_rng(seed)
+    for op in graph.ops_of_kind("onnx.ConstantOfShape"):
+        out = op.result.type
+        if out.element != "f32" or not out.is_static:
+            continue
+        if len(out.shape) < 2:
+            array = rng.uniform(0.5, 1.5, out.shape).astype(np.float32)
+        else:
+            fan_in = max(int(np.prod(out.shape[1:])), 1)
+            if out.num_elements > RANDOM_WEIGHT_ELEMENTS:
+                array = np.broadcast_to(np.float32(1.0 / fan_in), out.shape)
+            else:
+                array = rng.standard_normal(out.shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        with graph.inserting_before(op):
+            value = graph.const(array, op.result.name, op.loc)
+        op.result.name = None
+        op.replace_with(value)
+    return graph
 
 
 def kinds(graph: Graph) -> Counter:

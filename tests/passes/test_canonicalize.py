@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from cleanup_support import apply, assert_keeps_meaning, f32, kinds, new_graph
-from qcompiler.onnx_import import import_onnx
+from cleanup_support import apply, assert_keeps_meaning, f32, kinds, model_for_meaning, new_graph
 from qcompiler.types import TensorType
 
 RNG = np.random.default_rng(3)
@@ -274,13 +273,12 @@ def test_onnx_layer_normalization_becomes_core_layer_norm():
 
 # -- models --------------------------------------------------------------------------------------------
 def test_shared_models_keep_meaning(shared_model_path):
-    graph = import_onnx(shared_model_path)
+    graph = model_for_meaning(shared_model_path)
     assert_keeps_meaning(graph, "canonicalize")
     result = assert_keeps_meaning(graph, "fold-constants,canonicalize")
     assert not result.ops_of_kind("onnx.Identity", "onnx.Dropout", "onnx.LayerNormalization", "onnx.Erf")
 
 
 def test_light_models_keep_meaning(light_model_path):
-    graph = import_onnx(light_model_path)
-    result = assert_keeps_meaning(graph, "fold-constants,canonicalize")
+    result = assert_keeps_meaning(model_for_meaning(light_model_path), "fold-constants,canonicalize")
     assert not result.ops_of_kind("onnx.Dropout", "onnx.Sum", "onnx.Gemm")
