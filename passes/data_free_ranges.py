@@ -23,7 +23,8 @@ import numpy as np
 
 from qcompiler.ir import Graph, Op, Value
 from qcompiler.ops.core_common import ACTIVATION_BOUNDS
-from qcompiler.ops.registry import evaluate_op
+from qcompiler.ops.core_elementwise import BinaryOp, UnaryOp
+from qcompiler.ops.registry import evaluate_op, lookup_op_def
 from qcompiler.value_ranges import Range, get_range, intersect, is_float_tensor, union
 
 #: Ops whose results hold (some of) operand 0's values, rearranged.
@@ -53,6 +54,14 @@ WEIGHTED_OPS: dict[str, Callable[[Op], int]] = {
     "onnx.Gemm": lambda op: 0 if int(op.attr("transB", 0)) else 1,
     "onnx.MatMul": lambda op: 1,
 }
+#: ONNX ops that apply one function to each element (broadcasting any constant operands).
+ONNX_ELEMENTWISE = frozenset({
+    "onnx.Relu", "onnx.Clip", "onnx.Sigmoid", "onnx.Tanh", "onnx.Exp", "onnx.Log", "onnx.Sqrt", "onnx.Abs",
+    "onnx.Neg", "onnx.Erf", "onnx.LeakyRelu", "onnx.HardSwish", "onnx.HardSigmoid", "onnx.Add", "onnx.Sub",
+    "onnx.Mul", "onnx.Div", "onnx.Pow", "onnx.PRelu", "onnx.Max", "onnx.Min", "onnx.Elu", "onnx.Selu",
+    "onnx.Softplus", "onnx.Gelu", "onnx.Reciprocal", "onnx.Floor", "onnx.Ceil", "onnx.Round", "onnx.Sign",
+    "onnx.Cast", "onnx.Identity",
+})
 #: Where elementwise functions of one varying operand turn (hard_swish, swish, gelu; |x|, x^2 at 0).
 TURNING_POINTS = (0.0, -3.0, 3.0, -1.5, -1.2784645, -0.7517916, -1.0, 1.0, 6.0)
 
@@ -151,11 +160,16 @@ def _weighted_interval(op: Op, source: Range) -> Optional[Range]:
     return _with_activation(op, (float(np.min(out_low)), float(np.max(out_high))))
 
 
+def is_elementwise(op: Op) -> bool:
+    """Whether ``op`` applies one function to each element (core unary/binary ops, the ONNX list above)."""
+    return op.kind in ONNX_ELEMENTWISE or isinstance(lookup_op_def(op.kind), (UnaryOp, BinaryOp))
+
+
 def _elementwise(op: Op, ranges: list[Optional[Range]]) -> Optional[Range]:
-    """An op of one varying operand (the others constant): its own kernel at the interval's ends and turning
-    points, broadcast against the constants."""
+    """An elementwise op of one varying operand (the others constant): its own kernel at the interval's
+    ends and turning points, broadcast against the constants."""
     source, first = ranges[0], op.operand(0)
-    if source is None or first is None or first.type.rank is None:
+    if source is None or first is None or first.type.rank is None or not is_elementwise(op):
         return None
     if any(v is not None and v.const_value is None for v in op.operands[1:]):
         return None

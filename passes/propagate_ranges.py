@@ -117,7 +117,7 @@ def _tied_values(op: Op) -> list[Value]:
 def _missing_range_error(value: Value, data_free: bool) -> QCompilerError:
     if value.producer is None:
         return QCompilerError(f"graph input '{value.name}' has no range: run calibrate first, or "
-                              f"propagate-ranges{{data-free=true input-range=[min, max]}}")
+                              f"propagate-ranges{{data-free=true input-range=MIN,MAX}}")
     op = value.producer
     hint = (f"data-free mode has no interval rule for {op.kind}" if data_free
             else "run calibrate first, or propagate-ranges{data-free=true}")
