@@ -1,7 +1,7 @@
 """The q dialect's nonlinear integer ops with TensorFlow Lite's reference-kernel semantics (BUILTIN_REF).
 
 q.softmax, q.logistic, q.tanh, q.hard_swish, q.gelu, q.exp, q.leaky_relu, q.relu, q.relu6, q.relu_n1_to_1,
-q.rsqrt. Each op's ``derive_attrs`` is TFLite's Prepare (multipliers, shifts, clamps, 256-entry lookup tables
+q.rsqrt, q.squared_difference. Each op's ``derive_attrs`` is TFLite's Prepare (multipliers, shifts, clamps, 256-entry lookup tables
 built from float math as the runtime builds them); ``evaluate`` runs the integer kernel on numpy arrays.
 Stored integer attributes are used when present (the verifier checks they equal the derived ones).
 """
@@ -15,11 +15,11 @@ from typing import Any, Callable, ClassVar, Optional
 import numpy as np
 
 from qcompiler import fixed_point as fp
-from qcompiler.ops.core_common import axis_attr, bool_attr, fail, float_attr
+from qcompiler.ops.core_common import axis_attr, bool_attr, broadcast_shapes, fail, float_attr
 from qcompiler.ops.registry import OpDef, op as register_op
 from qcompiler.quant_math import (
-    multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot, saturate,
-    saturating_rounding_doubling_high_mul, wrap_int32)
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one, quantize_multiplier,
+    rounding_divide_by_pot, saturate, saturating_rounding_doubling_high_mul, wrap_int32)
 from qcompiler.types import QuantParams, STORAGE_RANGES, TensorType
 
 _f32 = np.float32
@@ -37,8 +37,8 @@ def _params(op, index: int = 0) -> QuantParams:
     return value.type.quant
 
 
-class QuantUnaryOp(OpDef):
-    """A quantized elementwise (or row-wise) op: one quantized operand, one quantized result of its shape.
+class QuantElementwiseOp(OpDef):
+    """A quantized elementwise (or row-wise) op: quantized operand(s), one quantized result of their shape.
 
     ``storages`` lists the supported storage types; ``fixed_output`` maps a storage to the result parameters
     TFLite imposes (scale, zero point), else the result type must be given explicitly. ``derived`` names the
@@ -147,7 +147,7 @@ def _short(value: Any) -> str:
 # Lookup-table ops (8-bit): the table is TFLite's LUTPopulate of a float32 function.
 
 
-class LookupTableOp(QuantUnaryOp):
+class LookupTableOp(QuantElementwiseOp):
     """An 8-bit op TFLite's reference kernel runs as a 256-entry table built from float32 math."""
 
     derived = ("table",)
@@ -302,7 +302,7 @@ def softmax_int16_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_op("q.softmax")
-class QSoftmax(QuantUnaryOp):
+class QSoftmax(QuantElementwiseOp):
     """exp(beta * x) normalized along ``axis`` (TFLite SOFTMAX; int8 output 1/256 with zero point -128, int16
     output 1/32768). int8 runs gemmlowp's fixed-point exp and reciprocal, int16 TFLite's interpolated tables."""
 
@@ -380,7 +380,7 @@ def softmax_int16(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
 
 
 @register_op("q.hard_swish")
-class QHardSwish(QuantUnaryOp):
+class QHardSwish(QuantElementwiseOp):
     """x * relu6(x + 3) / 6 on int8 (TFLite HARD_SWISH: 16-bit fixed point with a "reluish" multiplier)."""
 
     derived = ("output_multiplier", "output_shift", "reluish_multiplier", "reluish_shift")
@@ -423,7 +423,7 @@ class QHardSwish(QuantUnaryOp):
 
 
 @register_op("q.leaky_relu")
-class QLeakyRelu(QuantUnaryOp):
+class QLeakyRelu(QuantElementwiseOp):
     """x if x >= 0 else alpha * x (TFLite LEAKY_RELU): two requantization multipliers, one per side."""
 
     attrs = {"alpha": 0.01}
@@ -453,7 +453,7 @@ class QLeakyRelu(QuantUnaryOp):
         return multiply_by_quantized_multiplier(value, multiplier, shift) + result.zero_point
 
 
-class ReluFamily(QuantUnaryOp):
+class ReluFamily(QuantElementwiseOp):
     """TFLite's quantized RELU/RELU6/RELU_N1_TO_1: requantize to the output parameters, then clamp to the
     real bounds ``zero_point + roundf(bound / scale)`` (float32 division)."""
 
@@ -514,7 +514,7 @@ def _inverse_square_roots(count: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_op("q.rsqrt")
-class QRsqrt(QuantUnaryOp):
+class QRsqrt(QuantElementwiseOp):
     """1 / sqrt(x) on int8 (TFLite RSQRT): a Newton-Raphson inverse square root of ``x - zero_point``, then a
     requantization by ``1 / (sqrt(input_scale) * output_scale)``. Inputs below the zero point are an error."""
 
@@ -538,3 +538,60 @@ class QRsqrt(QuantUnaryOp):
                                                int(attrs["shift"]) - _RSQRT_SHIFT) + result.zero_point
         return np.where(value == 0, STORAGE_RANGES[result.storage][1], out)
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Squared difference (TFLite's int8 layer-norm decomposition: MEAN, SQUARED_DIFFERENCE, ADD, RSQRT, MUL, SUB).
+
+_SQUARED_DIFFERENCE_LEFT_SHIFT = 7
+
+
+@register_op("q.squared_difference")
+class QSquaredDifference(QuantElementwiseOp):
+    """(lhs - rhs)^2 on int8 with numpy broadcasting (TFLite SQUARED_DIFFERENCE): both inputs are brought to
+    twice the larger input scale on 7 extra bits, subtracted, squared, and requantized to the output."""
+
+    operands = ("lhs", "rhs")
+    derived = ("lhs_multiplier", "lhs_shift", "rhs_multiplier", "rhs_shift", "output_multiplier", "output_shift")
+
+    def storage(self, op) -> str:
+        storages = {_params(op, i).storage for i in (0, 1)}
+        if storages != {"i8"}:
+            raise fail(op, f"supports i8 operands, got {', '.join(sorted(storages))}")
+        return "i8"
+
+    def infer(self, op) -> TensorType:
+        self.storage(op)
+        shape = broadcast_shapes(op, op.operand(0).type.shape, op.operand(1).type.shape)
+        declared = op.results[0].type if op.results else None
+        if declared is None or declared.quant is None:
+            raise fail(op, "needs its quantized result type given explicitly")
+        return TensorType(shape, declared.element, declared.quant)
+
+    def derive_attrs(self, op) -> dict[str, Any]:
+        lhs, rhs, result = _params(op, 0), _params(op, 1), _params(op, -1)
+        twice_max_input_scale = float(_f32(2) * max(_f32(lhs.scale), _f32(rhs.scale)))
+        output_real = twice_max_input_scale * twice_max_input_scale / float(
+            _f32(1 << (2 * _SQUARED_DIFFERENCE_LEFT_SHIFT)) * _f32(result.scale))
+        attrs: dict[str, Any] = {}
+        for name, real in (("lhs", float(_f32(lhs.scale)) / twice_max_input_scale),
+                           ("rhs", float(_f32(rhs.scale)) / twice_max_input_scale), ("output", output_real)):
+            if not 0.0 < real < 1.0:
+                raise fail(op, f"the {name} rescaling {real} must be in (0, 1) for TFLite's SQUARED_DIFFERENCE "
+                               "(output scale too small for the inputs)")
+            attrs[f"{name}_multiplier"], attrs[f"{name}_shift"] = quantize_multiplier(real)
+        return attrs
+
+    def evaluate(self, op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        self.storage(op)
+        attrs = self.integer_attrs(op)
+        lhs_params, rhs_params, result = _params(op, 0), _params(op, 1), _params(op, -1)
+        scaled = [multiply_by_quantized_multiplier_smaller_than_one(
+            (np.asarray(x, dtype=np.int64) - params.zero_point) << _SQUARED_DIFFERENCE_LEFT_SHIFT,
+            int(attrs[f"{name}_multiplier"]), int(attrs[f"{name}_shift"]))
+            for x, params, name in ((lhs, lhs_params, "lhs"), (rhs, rhs_params, "rhs"))]
+        difference = scaled[0] - scaled[1]
+        squared = wrap_int32(difference * difference)
+        out = multiply_by_quantized_multiplier_smaller_than_one(
+            squared, int(attrs["output_multiplier"]), int(attrs["output_shift"])) + result.zero_point
+        return saturate(out, "i8")
