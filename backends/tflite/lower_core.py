@@ -216,7 +216,7 @@ UNARY = {
     "core.square": Op_.SQUARE, "core.floor": Op_.FLOOR, "core.ceil": Op_.CEIL, "core.sin": Op_.SIN,
     "core.cos": Op_.COS,
     "q.logistic": Op_.LOGISTIC, "q.tanh": Op_.TANH, "q.hard_swish": Op_.HARD_SWISH, "q.rsqrt": Op_.RSQRT,
-    "q.relu": Op_.RELU, "q.relu6": Op_.RELU6, "q.exp": Op_.EXP, "q.abs": Op_.ABS, "q.neg": Op_.NEG,
+    "q.relu": Op_.RELU, "q.relu6": Op_.RELU6, "q.relu_n1_to_1": Op_.RELU_N1_TO_1, "q.exp": Op_.EXP, "q.abs": Op_.ABS, "q.neg": Op_.NEG,
 }
 
 
@@ -472,17 +472,14 @@ def lower_concat(op: Op, ctx: LoweringContext) -> None:
 
 @lowering("core.pad")
 def lower_pad(op: Op, ctx: LoweringContext) -> None:
-    """PAD (zeros, or the zero point of a quantized tensor) or PADV2 with another constant."""
-    rank = op.operand(0).type.rank
+    """PAD when the padding value is zero (the zero point of a quantized tensor, whose ``value`` is the
+    stored integer), else PADV2 with the value as a constant of the input's type."""
+    type = op.operand(0).type
+    rank = type.rank
     pads = op.attr("pads")
     value = float(op.attr("value", 0.0))
-    type = op.operand(0).type
-    constant = None
-    if value != 0.0:
-        if type.quant is not None:
-            raise UnsupportedOpError(f"{op.kind}: padding a quantized tensor with {value} is not supported "
-                                     "(quantized padding uses the zero point)", op.loc)
-        constant = np.asarray(value, dtype=type.dtype)
+    zero = float(type.quant.zero_points[0]) if type.quant is not None else 0.0
+    constant = None if value == zero else np.asarray(value, dtype=type.dtype)
     emit_pad(ctx, ctx.tensor(op.operand(0)), [(int(pads[i]), int(pads[i + rank])) for i in range(rank)],
              constant, ctx.hint("pad"), result(ctx, op))
 

@@ -71,3 +71,26 @@ def buffer_data_offsets(data: bytes) -> list[int]:
             table = buffer._tab  # the generated reader keeps the flatbuffer position here
             offsets.append(table.Vector(table.Offset(4)))
     return offsets
+
+
+def random_integer_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Uniform random integers over the whole storage range of every (integer) graph input."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for value in graph.inputs:
+        info = np.iinfo(value.type.dtype)
+        feeds[value.name] = rng.integers(info.min, info.max, value.type.shape, endpoint=True).astype(value.type.dtype)
+    return feeds
+
+
+def assert_litert_exact(graph: Graph, feeds: Mapping[str, np.ndarray] | None = None, io_type: str = "float") -> bytes:
+    """Export ``graph``, run it in LiteRT's reference kernels and check every output equals our interpreter's
+    bit for bit; returns the model bytes."""
+    feeds = dict(feeds) if feeds is not None else random_integer_feeds(graph)
+    model = export_tflite(graph, io_type=io_type)
+    expected = interpreter.run(graph, feeds)
+    got = run_tflite(model, feeds)
+    for name, want in expected.items():
+        assert got[name].dtype == want.dtype and got[name].shape == want.shape, name
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
+    return model

@@ -1,0 +1,81 @@
+"""Quantized graphs exported to TFLite: quantized tensors carry their parameters, q ops become the TFLite
+operators of their float counterparts, and LiteRT's reference kernels give our interpreter's bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ai_edge_litert import schema_py_generated as schema
+
+from qcompiler.ir import Graph
+from qcompiler.ops.registry import get_op_def, lookup_op_def
+from qcompiler.types import QuantParams, TensorType
+
+from tflite_checks import assert_litert_exact, operator_codes, read_model
+
+Op = schema.BuiltinOperator
+
+#: Parameters of the operand and (for ops whose output parameters are free) of the result, by storage.
+OPERAND = {"i8": QuantParams.per_tensor("i8", 0.05, -3), "i16": QuantParams.per_tensor("i16", 0.0005, 0)}
+RESULT = {"i8": QuantParams.per_tensor("i8", 0.04, 5), "i16": QuantParams.per_tensor("i16", 0.0004, 0)}
+
+#: kind -> (attrs, whether the op fixes its own output parameters, storages, TFLite operator)
+UNARY_CASES = {
+    "q.logistic": ({}, True, ("i8", "i16"), Op.LOGISTIC),
+    "q.tanh": ({}, True, ("i8", "i16"), Op.TANH),
+    "q.softmax": ({"beta": 0.7}, True, ("i8", "i16"), Op.SOFTMAX),
+    "q.hard_swish": ({}, False, ("i8",), Op.HARD_SWISH),
+    "q.gelu": ({}, False, ("i8",), Op.GELU),
+    "q.relu": ({}, False, ("i8", "i16"), Op.RELU),
+    "q.relu6": ({}, False, ("i8", "i16"), Op.RELU6),
+    "q.leaky_relu": ({"alpha": 0.1}, False, ("i8", "i16"), Op.LEAKY_RELU),
+    "q.exp": ({}, False, ("i8",), Op.EXP),
+}
+
+
+def single_q_op(kind: str, attrs: dict, fixed_output: bool, storage: str, shape=(2, 16)) -> Graph:
+    """A graph quantized input -> ``kind`` -> quantized output, integer attributes derived."""
+    graph = Graph()
+    x = graph.add_input("x", TensorType(shape, storage, OPERAND[storage]))
+    result_types = None if fixed_output else [TensorType(shape, storage, RESULT[storage])]
+    op = graph.create(kind, [x], dict(attrs), result_types)
+    derive = getattr(get_op_def(kind), "derive_attrs", None)
+    if derive is not None:
+        op.attrs.update(derive(op))
+    graph.set_outputs([op.result], ["y"])
+    return graph
+
+
+@pytest.mark.parametrize("kind, storage", [(k, s) for k, case in UNARY_CASES.items() for s in case[2]])
+def test_single_q_op_is_bit_exact_in_litert(kind, storage):
+    if lookup_op_def(kind) is None:
+        pytest.skip(f"{kind} is not registered yet")
+    attrs, fixed, _, code = UNARY_CASES[kind]
+    graph = single_q_op(kind, attrs, fixed, storage)
+    model = assert_litert_exact(graph)
+    assert operator_codes(model) == [code]
+    subgraph = read_model(model).subgraphs[0]
+    source, out = subgraph.tensors[subgraph.inputs[0]], subgraph.tensors[subgraph.outputs[0]]
+    expected_type = schema.TensorType.INT8 if storage == "i8" else schema.TensorType.INT16
+    assert source.type == out.type == expected_type
+    assert list(source.quantization.scale) == [np.float32(OPERAND[storage].scale)]
+    assert list(source.quantization.zeroPoint) == [OPERAND[storage].zero_point]
+    assert list(out.quantization.zeroPoint) == list(graph.outputs[0].type.quant.zero_points)
+
+
+def test_quantized_data_movement_keeps_parameters():
+    graph = Graph()
+    params = OPERAND["i8"]
+    x = graph.add_input("x", TensorType((1, 4, 4, 2), "i8", params))
+    padded = graph.create("core.pad", [x], {"pads": [0, 1, 1, 0, 0, 1, 1, 0], "value": float(params.zero_point)}).result
+    cut = graph.create("core.slice", [padded], {"begin": [0, 5, 0, 0], "end": [1, -100, 6, 2],
+                                                "strides": [1, -2, 2, 1]}).result
+    flat = graph.create("core.reshape", [cut], {"shape": [1, -1]}).result
+    flipped = graph.create("core.transpose", [flat], {"perm": [1, 0]}).result
+    graph.set_outputs([graph.create("core.pad", [flipped], {"pads": [0, 0, 1, 0], "value": 7.0}).result], ["y"])
+    model = assert_litert_exact(graph)
+    assert operator_codes(model) == [Op.PAD, Op.STRIDED_SLICE, Op.RESHAPE, Op.TRANSPOSE, Op.PADV2]
+    tensors = read_model(model).subgraphs[0].tensors
+    activations = [t for t in tensors if t.type == schema.TensorType.INT8]
+    assert len(activations) == 7  # 6 activations and PADV2's constant
+    assert all(list(t.quantization.zeroPoint) == [params.zero_point] for t in activations)
