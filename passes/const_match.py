@@ -60,6 +60,11 @@ def split_const_operand(op: Op) -> Optional[tuple[Value, np.ndarray]]:
     return op.operand(1), left
 
 
+def is_splat(array: np.ndarray) -> bool:
+    """Whether ``array`` is a broadcast view of a single element (every stride zero)."""
+    return array.size > 0 and all(stride == 0 for stride in array.strides)
+
+
 def static_shape(value: Value) -> Optional[tuple[int, ...]]:
     """The shape of ``value`` when every dimension is known, else None."""
     return tuple(value.type.shape) if value.type.is_static else None

@@ -11,6 +11,7 @@ import numpy as np
 
 from qcompiler.ir import RETURN, Graph, Op
 from qcompiler.pass_manager import Pass, register_pass
+from qcompiler.passes.const_match import is_splat
 
 #: Arrays up to this many elements are hashed whole; larger ones by a fixed sample (then compared in full).
 FULL_HASH_ELEMENTS = 4096
@@ -97,6 +98,8 @@ def same_value(a: Any, b: Any) -> bool:
             return False
         if a.dtype == object:
             return a.tolist() == b.tolist()
+        if is_splat(a) and is_splat(b):  # broadcast views of one element: compare that element
+            a, b = a.reshape(-1)[:1], b.reshape(-1)[:1]
         if a.dtype.itemsize in (1, 2, 4, 8) and a.dtype.kind != "b":
             unsigned = np.dtype(f"u{a.dtype.itemsize}")
             return bool(np.array_equal(a.view(unsigned), b.view(unsigned)))

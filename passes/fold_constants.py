@@ -12,6 +12,7 @@ from qcompiler.errors import QCompilerError, UnsupportedOpError
 from qcompiler.ir import CONST, RETURN, Graph, Op, Value
 from qcompiler.ops.registry import evaluate_op, infer_result_types
 from qcompiler.pass_manager import Pass, register_pass
+from qcompiler.passes.const_match import is_splat
 from qcompiler.types import TensorType
 
 #: Ops that fold from their operand's static type alone, without needing its values.
@@ -128,11 +129,6 @@ def shape_query(op: Op) -> Optional[list[np.ndarray]]:
     end = rank if end is None else int(end)
     start, end = (min(max(i + rank if i < 0 else i, 0), rank) for i in (start, end))
     return [np.array(shape[start:end], dtype=np.int64)]
-
-
-def is_splat(array: np.ndarray) -> bool:
-    """Whether ``array`` is a broadcast view of a single element (every stride zero)."""
-    return array.size > 0 and all(stride == 0 for stride in array.strides)
 
 
 def splat_result(op: Op) -> Optional[list[np.ndarray]]:

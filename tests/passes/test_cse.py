@@ -96,3 +96,14 @@ def test_light_models_keep_meaning(light_model_path):
     before = len(original)
     apply(original, "cse")
     assert len(original) < before  # the light models repeat their shape constants
+
+
+def test_splat_constants_compare_by_their_element():
+    graph = new_graph()
+    x = graph.add_input("x", f32(3000, 3000))
+    splats = [np.broadcast_to(np.float32(v), (3000, 3000)) for v in (0.5, 0.5, -0.5)]
+    outs = [graph.create("onnx.Mul", [x, graph.const(s)], result_types=[f32(3000, 3000)]).result for s in splats]
+    graph.set_outputs(outs, ["a", "b", "c"])
+    assert apply(graph, "cse")
+    assert kinds(graph) == {"onnx.Mul": 2}
+    assert sorted(float(op.attrs["value"][0, 0]) for op in graph.ops_of_kind("const")) == [-0.5, 0.5]

@@ -4,9 +4,11 @@ re-infers types it makes known, and keeps every model's outputs."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cleanup_support import (apply, assert_keeps_meaning, constant_only_ops, f32, kinds, model_for_meaning,
                              new_graph, random_feeds)
+from qcompiler.errors import QCompilerError
 from qcompiler.interpreter import run
 from qcompiler.onnx_import import import_onnx
 from qcompiler.types import TensorType
@@ -156,3 +158,15 @@ def test_bound_does_not_stop_a_transpose_of_a_big_weight():
     graph.set_outputs([out], ["out"])
     folded = assert_keeps_meaning(graph, "fold-constants{max-elements=1000}")
     assert kinds(folded) == {"onnx.MatMul": 1}
+
+
+def test_a_failing_fold_names_the_users_node():
+    graph = new_graph()
+    data = graph.const(np.arange(6, dtype=np.float32))
+    bad = graph.create("onnx.Reshape", [data, graph.const(np.array([4], np.int64))], result_types=[f32(4)],
+                       loc="/model/BadReshape").result
+    graph.set_outputs([bad], ["out"])
+    with pytest.raises(QCompilerError) as caught:
+        apply(graph, "fold-constants")
+    assert caught.value.location == "/model/BadReshape" and "Reshape" in str(caught.value)
+    assert "\n" not in str(caught.value)
