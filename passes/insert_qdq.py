@@ -30,8 +30,10 @@ from qcompiler.quantize import MODES
 from qcompiler.types import QuantParams
 from qcompiler.value_ranges import get_range, is_float_tensor
 
+from qcompiler.passes.import_qdq import recorded_params
 from qcompiler.passes.qdq_params import (ACTIVATION_STORAGE, BIAS_STORAGE, activation_params, bias_params,
-                                         float16_const, per_tensor_input, quantized_const, weight_params)
+                                         float16_const, per_tensor_input, quantized_const, recorded_weight_params,
+                                         weight_params)
 from qcompiler.passes.quant_rules import (FIXED_OUTPUT, HYBRID_OPS, PARAMS_PRESERVING, data_operands,
                                           runs_quantized, weight_rule)
 
@@ -134,6 +136,7 @@ class _FullInteger:
         self.storage = ACTIVATION_STORAGE[options.mode]
         self.params: dict[int, QuantParams] = {}
         self.integer: set[int] = set()
+        self.recorded: dict[int, QuantParams] = {}
 
     def run(self) -> bool:
         """Pick the integer ops, choose parameters in graph order, then insert the QDQ pairs."""
@@ -143,6 +146,7 @@ class _FullInteger:
                 self.integer.add(id(op))
         if not self.integer:
             return False
+        self._read_recorded()
         for value in graph.inputs:
             if self._needed(value):
                 self.params[id(value)] = self._range_params(value)
@@ -170,7 +174,7 @@ class _FullInteger:
 
     # -- which ops, which values ------------------------------------------------------------------------
     def _can_run_integer(self, op: Op) -> bool:
-        if not _is_core(op) or self.options.excludes(op) or not runs_quantized(op):
+        if not _is_core(op) or self.options.excludes(op) or not runs_quantized(op, self.storage):
             return False
         data = [op.operand(i) for i in data_operands(op) if op.operand(i) is not None]
         if not data or not all(is_float_tensor(v) for v in data) or not all(is_float_tensor(v) for v in op.results):
@@ -190,7 +194,23 @@ class _FullInteger:
             return True
         return any(id(use.op) in self.integer and use.index in data_operands(use.op) for use in value.uses)
 
+    def _read_recorded(self) -> None:
+        """Parameters a pre-quantized model stated (``import-qdq``), by value; a data-movement op's operand
+        takes its result's when it has none (the quantizer may have quantized only after a reshape)."""
+        table = {name: p for name, p in recorded_params(self.graph).items()
+                 if p.storage == self.storage and not p.is_per_axis}
+        if not table:
+            return
+        for value in self.graph.values():
+            if value.name in table and not value.is_const:
+                self.recorded[id(value)] = table[value.name]
+        for op in reversed(self.graph.ops):
+            if id(op) in self.integer and op.kind in PARAMS_PRESERVING and id(op.results[0]) in self.recorded:
+                self.recorded.setdefault(id(op.operand(0)), self.recorded[id(op.results[0])])
+
     def _range_params(self, value: Value) -> QuantParams:
+        if id(value) in self.recorded:
+            return self.recorded[id(value)]
         value_range = get_range(self.graph, value)
         if value_range is None:
             where = value.producer.loc if value.producer is not None else None
@@ -230,8 +250,9 @@ class _FullInteger:
         with graph.inserting_before(op):
             weight_q: Optional[QuantParams] = None
             if rule is not None:
-                array = op.operand(rule.weight).const_value
-                weight_q = weight_params(array, rule.axis if self.options.per_channel else None)
+                weight = op.operand(rule.weight)
+                weight_q = recorded_weight_params(weight, rule.axis, recorded_params(graph)) or weight_params(
+                    weight.const_value, rule.axis if self.options.per_channel else None)
                 self._replace_const(op, rule.weight, weight_q)
                 if rule.bias is not None and op.operand(rule.bias) is not None:
                     source = per_tensor_input(op, self._operand_params(op, 0))

@@ -4,7 +4,7 @@ and quantized constants built from float arrays. The nudging itself lives in ``q
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import numpy as np
 
@@ -38,6 +38,29 @@ def weight_params(array: np.ndarray, axis: Optional[int]) -> QuantParams:
     moved = np.moveaxis(array, axis, 0).reshape(array.shape[axis], -1)
     return quant_math.choose_per_axis_params(moved.min(axis=1, initial=0.0), moved.max(axis=1, initial=0.0),
                                              axis, "i8", narrow_range=True)
+
+
+def recorded_weight_params(weight: Value, axis: int, recorded: Mapping[str, QuantParams]) -> Optional[QuantParams]:
+    """The parameters a pre-quantized model stated for ``weight``, moved to ``axis`` (the layout may have
+    changed since), when they are symmetric int8 and reproduce the constant exactly; else None (a folded
+    batch norm, for one, changes the weight). They are looked up by the constant's name, else among the
+    recorded parameters with one scale per channel (layout passes may rename a re-laid weight)."""
+    array = weight.const_value
+    if array is None or not recorded:
+        return None
+    named = recorded.get(weight.name or "")
+    candidates = [named] if named is not None else [
+        p for p in recorded.values() if p.is_per_axis and array.ndim > axis and len(p.scales) == array.shape[axis]]
+    for params in candidates:
+        if params.storage != "i8" or any(params.zero_points):
+            continue
+        if params.is_per_axis:
+            if array.ndim <= axis or array.shape[axis] != len(params.scales):
+                continue
+            params = QuantParams.per_axis("i8", params.scales, params.zero_points, axis)
+        if np.array_equal(quant_math.dequantize(quant_math.quantize(array, params), params), array):
+            return params
+    return None
 
 
 def bias_params(input_params: QuantParams, weight: QuantParams, storage: str) -> QuantParams:

@@ -67,11 +67,24 @@ def q_kind(kind: str) -> Optional[str]:
     return name if lookup_op_def(name) is not None else None
 
 
-def runs_quantized(op: Op) -> bool:
-    """Whether ``op`` can run on integers: a ``q`` kernel exists for it, or it only moves values."""
+def supports_storage(kind: str, storage: str) -> bool:
+    """Whether the ``q`` op ``kind`` takes ``storage`` activations (its definition's ``storages``, when it
+    declares them)."""
+    storages = getattr(lookup_op_def(kind), "storages", None)
+    return storages is None or storage in storages
+
+
+def runs_quantized(op: Op, storage: str) -> bool:
+    """Whether ``op`` can run on ``storage`` integers: a ``q`` kernel exists for it and takes that storage,
+    or it only moves values."""
+    kind = q_kind(op.kind)
+    if kind is not None and not supports_storage(kind, storage):
+        kind = None
+    if op.kind == "core.avg_pool2d":  # averaging rounds: only its integer kernel does it as TFLite does
+        return kind is not None
     if op.kind in PARAMS_PRESERVING:
-        return op.kind not in POOLING or q_kind(op.kind) is not None or op.attr("activation") == "none"
-    return op.kind == "core.concat" or q_kind(op.kind) is not None
+        return op.kind not in POOLING or kind is not None or op.attr("activation") == "none"
+    return op.kind == "core.concat" or kind is not None
 
 
 def data_operands(op: Op) -> tuple[int, ...]:

@@ -31,8 +31,11 @@ def load(model: ModelSource, input_shapes: Optional[dict[str, tuple[Dim, ...]]] 
 
 
 def is_prequantized(graph: Graph) -> bool:
-    """Whether ``graph`` already carries quantization (q ops or quantized tensors), e.g. from a QAT export."""
-    return any(op.kind.startswith("q.") or any(v.type.quant is not None for v in op.results) for op in graph)
+    """Whether ``graph`` states its own quantization: parameters ``import-qdq`` recorded from QDQ nodes (QAT,
+    another quantizer), or q ops already in it."""
+    from qcompiler.passes.import_qdq import recorded_params
+
+    return bool(recorded_params(graph)) or any(op.kind.startswith("q.") for op in graph)
 
 
 def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[CalibrationSource] = None, *,
@@ -46,7 +49,9 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
     ``calibration_options`` (``percentile``, ``bins``, ``bits``, ``averaging_constant``) choose the
     calibration observer. Layers in ``exclude`` (ONNX node names or tensor names) or of a kind in
     ``exclude_types`` stay float. A pre-quantized model (QDQ nodes from QAT or another quantizer) keeps its
-    own parameters: it is only lowered. With ``lower=False`` the graph stays in QDQ form.
+    own parameters wherever its tensors survive preparation, and needs calibration data only for the tensors
+    it did not quantize; a graph already in QDQ form is only lowered. With ``lower=False`` the graph stays
+    in QDQ form.
     """
     from qcompiler.passes.calibrate import calibrate
 
@@ -54,12 +59,13 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
         raise QCompilerError(f"unknown quantization mode '{mode}' (choose from {', '.join(MODES)})")
     graph = prepare(load(model, input_shapes), verify)
     steps: list[Pass] = []
-    if not is_prequantized(graph):
-        if mode in FULL_INTEGER_MODES:
-            if calibration is None:
-                raise QCompilerError(f"mode {mode} quantizes activations and needs calibration data")
-            calibrate(graph, calibration, method, progress=progress, **calibration_options)
-            steps.append(get_pass("propagate-ranges")())
+    prequantized = is_prequantized(graph)
+    if mode in FULL_INTEGER_MODES and calibration is not None:
+        calibrate(graph, calibration, method, progress=progress, **calibration_options)
+        steps.append(get_pass("propagate-ranges")())
+    elif mode in FULL_INTEGER_MODES and not prequantized:
+        raise QCompilerError(f"mode {mode} quantizes activations and needs calibration data")
+    if not any(op.kind.startswith("q.") for op in graph):
         steps.append(get_pass("insert-qdq")(mode=mode, per_channel=per_channel, exclude=list(exclude),
                                             exclude_types=list(exclude_types)))
     if lower:
