@@ -279,3 +279,15 @@ def choose_per_axis_params(mins: Sequence[float], maxs: Sequence[float], axis: i
     """Symmetric per-axis parameters (weights): one ``choose_quant_params(symmetric=True)`` per channel."""
     chosen = [choose_quant_params(lo, hi, storage, True, narrow_range) for lo, hi in zip(mins, maxs)]
     return QuantParams.per_axis(storage, [p.scale for p in chosen], [p.zero_point for p in chosen], axis)
+
+
+def mean_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:
+    """Fold ``1 / count`` into a quantized multiplier, as TFLite's quantized MEAN does before rescaling a sum.
+
+    With ``s = floor(log2(count))`` clamped to 32 and to ``31 + shift``, the multiplier becomes
+    ``(multiplier << s) // count`` and the shift ``shift - s``.
+    """
+    if count <= 0:
+        raise QCompilerError(f"a mean needs a positive element count, got {count}")
+    extra = min(int(count).bit_length() - 1, 32, 31 + shift)
+    return int((multiplier << extra) // count), shift - extra
