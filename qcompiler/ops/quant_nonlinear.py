@@ -1,8 +1,9 @@
 """The q dialect's nonlinear integer ops with TensorFlow Lite's reference-kernel semantics (BUILTIN_REF).
 
 q.softmax, q.logistic, q.tanh, q.hard_swish, q.gelu, q.exp, q.leaky_relu, q.relu, q.relu6, q.relu_n1_to_1,
-q.rsqrt, q.squared_difference. Each op's ``derive_attrs`` is TFLite's Prepare (multipliers, shifts, clamps, 256-entry lookup tables
-built from float math as the runtime builds them); ``evaluate`` runs the integer kernel on numpy arrays.
+q.rsqrt, q.squared_difference. Each op's ``derive_attrs`` is TFLite's Prepare (multipliers, shifts, clamps,
+256-entry lookup tables built from float math as the runtime builds them); ``evaluate`` runs the integer
+kernel on numpy arrays.
 Stored integer attributes are used when present (the verifier checks they equal the derived ones).
 """
 
@@ -15,6 +16,7 @@ from typing import Any, Callable, ClassVar, Optional
 import numpy as np
 
 from qcompiler import fixed_point as fp
+from qcompiler.errors import QCompilerError
 from qcompiler.ops.core_common import axis_attr, bool_attr, broadcast_shapes, fail, float_attr
 from qcompiler.ops.registry import OpDef, op as register_op
 from qcompiler.quant_math import (
@@ -95,7 +97,8 @@ class QuantElementwiseOp(OpDef):
         derived = self.derive_attrs(op)
         for name, value in derived.items():
             if name in op.attrs and _plain(op.attrs[name]) != _plain(value):
-                raise fail(op, f"attribute '{name}' = {_short(op.attrs[name])} differs from the derived {_short(value)}")
+                raise fail(op, f"attribute '{name}' = {_short(op.attrs[name])} differs from the derived "
+                               f"{_short(value)}")
 
     def check_attrs(self, op) -> None:
         """Check the op's float attributes (none by default)."""
@@ -355,6 +358,9 @@ def softmax_int8(x: np.ndarray, multiplier: int, left_shift: int, diff_min: int)
     sum_of_exps = wrap_int32(np.where(inside, accumulated, 0).sum(axis=-1, keepdims=True))
     shifted_scale, bits_over_unit = fp.get_reciprocal(sum_of_exps, _SOFTMAX_ACCUMULATION_INTEGER_BITS)
     exponent = bits_over_unit + 31 - 8
+    if np.any(exponent > 31):
+        raise QCompilerError("the exponentials of a softmax row add up to more than 256, beyond TFLite's int8 "
+                             "kernel (it aborts): too many values near the row maximum for the input scale")
     unsaturated = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted_scale, exps), exponent)
     return np.where(inside, np.clip(unsaturated - 128, -128, 127), -128)
 
