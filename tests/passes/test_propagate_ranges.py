@@ -257,3 +257,17 @@ def test_data_free_ranges_without_rule_are_left_out() -> None:
     assert y not in found and len(found) == 2
     with pytest.raises(QCompilerError, match="lrn: .*data-free mode has no interval rule for core.local_response_norm"):
         quietly(graph, data_free=True)
+
+
+def test_data_free_uses_batch_norm_statistics_still_in_the_graph() -> None:
+    graph = Graph()
+    x = graph.add_input("x", f32(1, 2, 3, 3))
+    gamma, beta = np.array([2.0, 0.5], np.float32), np.array([1.0, -1.0], np.float32)
+    mean, var = np.array([0.0, 4.0], np.float32), np.array([1.0, 4.0], np.float32)
+    bn = graph.create("onnx.BatchNormalization", [x] + [graph.const(a) for a in (gamma, beta, mean, var)],
+                      {"epsilon": 0.0}, result_types=[f32(1, 2, 3, 3)]).result
+    graph.set_outputs([bn])
+    found = data_free_ranges(graph, (-10.0, 10.0), sigmas=6.0)
+    # exact image of [-10, 10]: channel 0 in [-19, 21], channel 1 in [-4.5, 0.5]; statistics: beta +- 6 |gamma|
+    # gives [-11, 13] and [-4, 2]; the range is the statistics' inside the exact image
+    assert found[bn] == (-11.0, 13.0)
