@@ -414,3 +414,40 @@ def test_int16_sigmoid_kernels_follow_the_functions() -> None:
     np.testing.assert_allclose(logistic, 1 / (1 + np.exp(-x / 4096)), atol=4e-4)
     tanh = fp.tanh_int16(x, multiplier, shift) / 32768
     np.testing.assert_allclose(tanh, np.tanh(x / 4096), atol=8e-4)
+
+
+# -- through the quantization pipeline ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["int8", "int16x8"])
+def test_quantized_activations_from_the_pipeline_match_litert(mode: str) -> None:
+    from qcompiler.quantize import quantize
+
+    graph = Graph()
+    x = graph.add_input("x", TensorType((1, 4, 32), "f32"))
+    kinds = [("core.softmax", {}), ("core.sigmoid", {}), ("core.tanh", {}), ("core.leaky_relu", {"alpha": 0.2}),
+             ("core.relu6", {})]
+    if mode == "int8":
+        kinds += [("core.hard_swish", {}), ("core.gelu", {}), ("core.gelu", {"approximate": True}),
+                  ("core.exp", {})]
+    outputs = [graph.create(kind, [x], attrs).result for kind, attrs in kinds]
+    graph.set_outputs(outputs, [f"y{i}" for i in range(len(outputs))])
+    rng = np.random.default_rng(11)
+    calibration = [{"x": (rng.standard_normal((1, 4, 32)) * 2).astype(np.float32)} for _ in range(4)]
+    quantized = quantize(graph, mode, calibration)
+    lowered = {op.kind for op in quantized if op.kind.startswith("q.")} - {"q.quantize", "q.dequantize"}
+    assert len(lowered) == len({k for k, _ in kinds})
+    feeds = {"x": (rng.standard_normal((1, 4, 32)) * 2).astype(np.float32)}
+    ours = interpreter.run(quantized, feeds)
+    theirs = run_tflite(export_tflite(quantized), feeds)
+    for name, want in ours.items():
+        np.testing.assert_array_equal(theirs[name], want, err_msg=name)
+
+
+def test_relu_n1_to_1_with_equal_scales_is_a_clamp() -> None:
+    # The backend has no RELU_N1_TO_1 lowering for q ops yet; with equal parameters the requantization is
+    # exact and the op is a clamp to the quantized -1 and 1.
+    params = QuantParams.per_tensor("i8", float32_scale(1 / 40), 7)
+    graph = single_op_graph("q.relu_n1_to_1", [TensorType((256,), "i8", params)], {}, TensorType((256,), "i8", params))
+    values = np.arange(-128, 128).astype(np.int8)
+    np.testing.assert_array_equal(interpreter.run(graph, {"x0": values})["y"], np.clip(values, 7 - 40, 7 + 40))
