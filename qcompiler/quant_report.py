@@ -32,7 +32,8 @@ from qcompiler.calibration_data import CalibrationSource, calibration_feeds
 from qcompiler.errors import QCompilerError
 from qcompiler.fileio import atomic_write_bytes
 from qcompiler.interpreter import run
-from qcompiler.ir import CONST, Graph, Value
+from qcompiler.ir import Graph, Value
+from qcompiler.ops.registry import lookup_op_def
 
 #: Name suffixes that quantization passes append to the float tensor's name.
 DERIVED_SUFFIXES = (".q", ".dq", ".f16")
@@ -155,7 +156,7 @@ class TensorMatcher:
 
     def _by_loc(self, value: Value) -> Optional[Value]:
         producer = value.producer
-        if producer is None or producer.loc is None or producer.kind in FORWARDING_OPS or value.is_const:
+        if producer is None or producer.loc is None or producer.kind in FORWARDING_OPS:
             return None
         fits = [v for v in self.by_loc.get((producer.loc, value.result_index), []) if _same_shape(v, value)]
         return fits[0] if len(fits) == 1 else None
@@ -297,13 +298,19 @@ def _row_scale(value: Value) -> Optional[float]:
 
 
 class _Measurement:
-    """The meters of one report: cumulative and layer-isolated for each activation match, per output."""
+    """The meters of one report: cumulative and layer-isolated for each activation match, per output.
+
+    Four runs per sample: the float graph; the quantized graph; then both again with every matched tensor
+    replaced by the float tensor quantized with its parameters (the quantized graph reads the integers, the
+    float graph their real values). In the second pair each layer reads the same inputs in both graphs, so
+    the difference at its output is its own error alone.
+    """
 
     def __init__(self, reference: Graph, quantized: Graph, matches: Sequence[TensorMatch]) -> None:
         self.reference, self.quantized = reference, quantized
         self.activations = [m for m in matches if not m.quantized.is_const and not m.quantized.is_graph_input]
         self.by_quantized = {id(m.quantized): m for m in self.activations}
-        self.needed = {id(m.reference) for m in self.activations}
+        self.by_reference = {id(m.reference): m for m in self.activations}
         self.cumulative = {id(m.quantized): NoiseMeter() for m in self.activations}
         self.isolated = {id(m.quantized): NoiseMeter() for m in self.activations}
         self.outputs = [NoiseMeter() for _ in quantized.outputs]
@@ -311,29 +318,45 @@ class _Measurement:
         self.samples = 0
 
     def add_sample(self, feed: dict[str, np.ndarray]) -> None:
-        """Run both graphs on one sample and add its errors."""
-        reference_arrays: dict[int, np.ndarray] = {}
+        """Run both graphs on one sample (plain and isolated) and add its errors."""
+        plain: dict[int, np.ndarray] = {}  # float tensors of the float graph, by id of the float value
 
         def keep(value: Value, array: np.ndarray) -> None:
-            if id(value) in self.needed:
-                reference_arrays[id(value)] = array
+            if id(value) in self.by_reference:
+                plain[id(value)] = array
 
         expected = run(self.reference, feed, observe=keep)
 
         def measure(value: Value, array: np.ndarray) -> None:
             match = self.by_quantized.get(id(value))
             if match is not None:
-                self.cumulative[id(value)].add(reference_arrays[id(match.reference)], real_array(value, array))
+                self.cumulative[id(value)].add(plain[id(match.reference)], real_array(value, array))
 
         got = run(self.quantized, feed, observe=measure)
+        ideal = {id(m.quantized): ideal_array(m.quantized, plain[id(m.reference)]) for m in self.activations}
+        local: dict[int, np.ndarray] = {}  # each float layer's output on the quantized graph's ideal inputs
+
+        def requantized_reference(value: Value, array: np.ndarray) -> Optional[np.ndarray]:
+            match = self.by_reference.get(id(value))
+            if match is None:
+                return None
+            local[id(value)] = array
+            return real_array(match.quantized, ideal[id(match.quantized)])
+
+        reference_feed = dict(feed)
+        for value in self.reference.inputs:
+            match = self.by_reference.get(id(value))
+            if match is not None:
+                reference_feed[value.name] = real_array(match.quantized, ideal[id(match.quantized)])
+        run(self.reference, reference_feed, substitute=requantized_reference)
 
         def isolate(value: Value, array: np.ndarray) -> Optional[np.ndarray]:
             match = self.by_quantized.get(id(value))
             if match is None:
                 return None
-            reference_array = reference_arrays[id(match.reference)]
+            reference_array = local.get(id(match.reference), plain[id(match.reference)])
             self.isolated[id(value)].add(reference_array, real_array(value, array))
-            return ideal_array(value, reference_array)
+            return ideal[id(value)]
 
         run(self.quantized, feed, substitute=isolate)
         for index, (want, have) in enumerate(zip(expected.values(), got.values())):
@@ -379,7 +402,7 @@ def build_report(reference: Graph, quantized: Graph, samples: CalibrationSource,
             layer_sqnr, index = measurement.isolated[id(value)].sqnr_db, activation_index
             activation_index += 1
             layer = _layer_op(value).loc
-        name = match.reference.name or value.name or f"{layer or '?'}#{value.result_index}"
+        name = match.reference.name or value.name or _unnamed(value, layer)
         report.tensors.append(TensorRow(index, name, layer,
                                         _layer_op(value).kind, value.type.element, value.is_const, meter.sqnr_db,
                                         layer_sqnr, meter.max_abs_error, _row_scale(value)))
@@ -397,6 +420,17 @@ def _readers(value: Value):
             yield from use.op.result.uses
         else:
             yield use
+
+
+def _unnamed(value: Value, layer: Optional[str]) -> str:
+    """A label for a tensor without a name: ``<layer>.<operand role>`` for a constant (``/c1/Conv.weight``),
+    ``<layer>#<result index>`` otherwise."""
+    if value.is_const:
+        for use in _readers(value):
+            definition = lookup_op_def(use.op.kind)
+            if definition is not None and use.index < len(definition.operands):
+                return f"{use.op.loc or layer or '?'}.{definition.operands[use.index].rstrip('?*')}"
+    return f"{layer or '?'}#{value.result_index}"
 
 
 def _layer_op(value: Value):

@@ -181,3 +181,52 @@ def test_write_report_files(cnn, digits, tmp_path):
     assert pixels.shape[2] == 3
     with pytest.raises(QCompilerError, match="not a folder"):
         write_report(report, files.json)
+
+
+# -- a quantized model -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def int8_cnn(cnn, digits):
+    """digits_cnn quantized to int8 (per channel, MinMax on 100 x_calib images), in QDQ form and lowered."""
+    from qcompiler.quantize import quantize
+
+    calib = {"input": digits_images(digits, "x_calib", 100)}
+    return {lower: quantize(cnn, "int8", calib, lower=lower) for lower in (False, True)}
+
+
+@pytest.mark.parametrize("lower", [False, True], ids=["qdq", "lowered"])
+def test_int8_model_report(cnn, int8_cnn, digits, lower):
+    quantized = int8_cnn[lower]
+    images = digits_images(digits, "x_train", 12)
+    report = build_report(cnn, quantized, {"input": images})
+    rows = {row.name: row for row in report.tensors}
+    # every weighted layer has weight and bias rows, measured on the constants themselves
+    weighted = cnn.ops_of_kind("core.conv2d", "core.fully_connected")
+    assert sum(row.weight for row in report.tensors) == 2 * len(weighted)
+    assert all(30 < row.sqnr_db < 120 for row in report.tensors if row.weight)
+    # every computed quantized tensor has a row; data movement adds no error of its own, compute layers do
+    assert all(row.storage == "i8" for row in report.activations)
+    kinds = {row.op.split(".", 1)[1]: row for row in report.activations}
+    assert kinds["max_pool2d"].layer_sqnr_db == math.inf and kinds["reshape"].layer_sqnr_db == math.inf
+    for op in weighted:
+        row = rows[op.result.name]
+        assert 25 < row.layer_sqnr_db < 60 and 20 < row.sqnr_db < 60
+    assert report.worst_layers()[0].op.endswith("conv2d")
+    # the input row is the input's own rounding: 8-bit steps over [0, 1]
+    assert rows["input"].sqnr_db == pytest.approx(rows["input"].layer_sqnr_db)
+    step = quantized.ops_of_kind("q.quantize")[0].result.type.quant.scale
+    flat = images.astype(np.float64)
+    assert rows["input"].max_abs_error <= step / 2 + 1e-7
+    assert rows["input"].sqnr_db > 10 * math.log10(np.mean(flat ** 2) / (step ** 2 / 4))
+    # the output SQNR is the one computed directly from both graphs' outputs
+    want = np.stack([run(cnn, {"input": x[None]})["logits"] for x in images])
+    have = np.stack([run(quantized, {"input": x[None]})["logits"] for x in images])
+    assert report.outputs[0].sqnr_db == pytest.approx(sqnr_db(want, have), rel=1e-9)
+    assert report.outputs[0].top1_agreement == np.mean(want.argmax(-1) == have.argmax(-1))
+
+
+def test_qdq_and_lowered_reports_agree(cnn, int8_cnn, digits):
+    images = {"input": digits_images(digits, "x_train", 8)}
+    qdq, lowered = (build_report(cnn, int8_cnn[lower], images) for lower in (False, True))
+    assert [r.name for r in qdq.tensors] == [r.name for r in lowered.tensors]
+    for a, b in zip(qdq.tensors, lowered.tensors):
+        assert a.sqnr_db == pytest.approx(b.sqnr_db, abs=1.0)
