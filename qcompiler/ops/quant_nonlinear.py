@@ -151,7 +151,8 @@ def _short(value: Any) -> str:
 
 
 class LookupTableOp(QuantElementwiseOp):
-    """An 8-bit op TFLite's reference kernel runs as a 256-entry table built from float32 math."""
+    """An op TFLite's reference kernel runs as a table built from float32 math: 256 entries for int8, 513
+    interpolated entries for int16 (where the op lists i16 among its storages)."""
 
     derived = ("table",)
 
@@ -161,15 +162,23 @@ class LookupTableOp(QuantElementwiseOp):
 
     def derive_attrs(self, op) -> dict[str, Any]:
         source, result = _params(op, 0), _params(op, -1)
-        table = fp.lut_populate_8bit(source.scale, source.zero_point, result.scale, result.zero_point,
-                                     self.transform(op), source.storage)
+        if source.storage == "i16":
+            table = fp.lut_populate_int16(source.scale, source.zero_point, result.scale, result.zero_point,
+                                          self.transform(op), np.float32)
+        else:
+            table = fp.lut_populate_8bit(source.scale, source.zero_point, result.scale, result.zero_point,
+                                         self.transform(op), source.storage)
         return {"table": [int(v) for v in table]}
 
     def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         table = np.asarray(attrs["table"], dtype=np.int64)
-        if table.shape != (256,):
-            raise fail(op, f"attribute 'table' needs 256 entries, got {table.size}")
-        return fp.lut_lookup_8bit(x, table, self.storage(op))
+        storage = self.storage(op)
+        size = 513 if storage == "i16" else 256
+        if table.shape != (size,):
+            raise fail(op, f"attribute 'table' needs {size} entries, got {table.size}")
+        if storage == "i16":
+            return fp.lut_lookup_int16(x, table)
+        return fp.lut_lookup_8bit(x, table, storage)
 
 
 def _float64_then_float32(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -214,7 +223,9 @@ class QGelu(LookupTableOp):
 
 @register_op("q.exp")
 class QExp(LookupTableOp):
-    """exp(x) on int8 (TFLite EXP: a table of expf)."""
+    """exp(x) (TFLite EXP: a table of expf; int16 with zero points 0 interpolates a 513-entry table)."""
+
+    storages = ("i8", "i16")
 
     def transform(self, op):
         return expf
