@@ -18,7 +18,7 @@ from qcompiler.pass_manager import Pass, register_pass
 from qcompiler.rewrite import RewritePattern, Rewriter, apply_patterns
 from qcompiler.types import QuantParams, TensorType
 
-from qcompiler.passes.quant_rules import PARAMS_PRESERVING, POOLING, data_operands, q_kind
+from qcompiler.passes.quant_rules import PARAMS_PRESERVING, POOLING, data_operands, q_kind, supports_storage
 
 #: Attributes of the float op that the integer op does not take.
 DROPPED_ATTRS = frozenset({"range"})
@@ -74,13 +74,15 @@ class LowerQdqPattern(RewritePattern):
         types = [q.result.type for q in quantizes]
         names = [q.result.name for q in quantizes]
         kind = q_kind(op.kind)
+        if kind is not None and not supports_storage(kind, sources[data[0]].type.element):
+            kind = None
         moving = op.kind in PARAMS_PRESERVING and not (op.kind in POOLING and kind is not None)
-        if moving or op.kind == "core.concat":
+        if op.kind == "core.concat" and kind is not None and any(s.type.quant != types[0].quant for s in sources):
+            results = derived_op(rw, kind, sources, self._attrs(op, kind), types, names).results
+        elif moving or op.kind == "core.concat":
             results = self._moved(op, rw, sources, types, names)
         elif kind is not None:
-            definition = get_op_def(kind)
-            attrs = {k: v for k, v in op.attrs.items() if k not in DROPPED_ATTRS and k in definition.attrs}
-            results = derived_op(rw, kind, sources, attrs, types, names).results
+            results = derived_op(rw, kind, sources, self._attrs(op, kind), types, names).results
         else:
             return False
         for quantize, result in zip(quantizes, results):
@@ -88,10 +90,16 @@ class LowerQdqPattern(RewritePattern):
         rw.erase(op)
         return True
 
+    @staticmethod
+    def _attrs(op: Op, kind: str) -> dict[str, Any]:
+        """The float op's attributes that the integer op ``kind`` takes."""
+        declared = get_op_def(kind).attrs
+        return {k: v for k, v in op.attrs.items() if k not in DROPPED_ATTRS and k in declared}
+
     def _moved(self, op: Op, rw: Rewriter, sources: list[Optional[Value]], types: list[TensorType],
                names: list[Optional[str]]) -> list[Value]:
-        """The core op itself on quantized operands (concat inputs first brought to the output's parameters;
-        pad fills with the quantized pad value), requantized where its result's parameters must differ."""
+        """The core op itself on quantized operands (pad fills with the quantized pad value), requantized
+        where its result's parameters must differ (concat inputs first brought to the output's)."""
         attrs = {k: v for k, v in op.attrs.items() if k not in DROPPED_ATTRS}
         if op.kind == "core.concat":
             sources = [requantized(rw, s, types[0]) for s in sources]
