@@ -154,6 +154,26 @@ def multiply_by_quantized_multiplier_int64(x: ArrayLike, multiplier: ArrayLike, 
     return wrap_int32((x * reduced + (np.int64(1) << (total_shift - 1))) >> total_shift)
 
 
+def multiply_by_quantized_multiplier_wide(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> np.ndarray:
+    """``multiply_by_quantized_multiplier`` on int64 accumulators (|x| < 2^47) without int32 overflow.
+
+    The same two roundings as the int32 version (doubling high multiply with its nudge, then a rounding
+    right shift) carried out exactly on wide values; LiteRT's int16x8 FULLY_CONNECTED rescales this way.
+    The product x * multiplier (up to 2^78) is split so that every step stays inside int64.
+    """
+    x, multiplier, shift = np.broadcast_arrays(_int64(x), _int64(multiplier), _int64(shift))
+    if np.any(multiplier < 0):
+        raise QCompilerError("multiply_by_quantized_multiplier_wide needs non-negative multipliers")
+    x = x << np.maximum(shift, 0)
+    magnitude = np.abs(x)
+    high, low = magnitude >> 24, magnitude & ((1 << 24) - 1)
+    upper = high * multiplier                          # < 2^54: magnitude * multiplier = upper * 2^24 + low * m
+    nudge = np.where(x >= 0, 1 << 30, (1 << 30) - 1)   # the truncating division's rounding, by sign
+    rest = ((upper & 127) << 24) + low * multiplier + nudge
+    high_mul = np.sign(x) * ((upper >> 7) + (rest >> 31))
+    return rounding_divide_by_pot(high_mul, np.maximum(-shift, 0))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Quantize / dequantize and parameter selection.
 

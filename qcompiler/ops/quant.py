@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from qcompiler.ops.core_common import fail, operand_type
+from qcompiler.ops.core_common import CoreOp, fail, operand_type
 from qcompiler.ops.registry import OpDef
 from qcompiler.ops.registry import op as register_op
 from qcompiler.quant_math import (
@@ -86,6 +86,10 @@ class QuantOp(OpDef):
 
     def verify(self, op) -> None:
         super().verify(op)
+        if not isinstance(self, CoreOp):  # core ops check their inference in their own verify
+            inferred = self.infer(op)
+            if op.result.type.shape is not None and inferred.shape != op.result.type.shape:
+                raise fail(op, f"result shape {op.result.type.shape} differs from the computed {inferred.shape}")
         for name, value in self.derive_attrs(op).items():
             if name in op.attrs and _plain(op.attrs[name]) != value:
                 raise fail(op, f"attribute '{name}' is {_plain(op.attrs[name])}, but the operand and result "

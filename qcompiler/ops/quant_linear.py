@@ -10,7 +10,7 @@ int32 bias) are supported where TFLite's reference kernels have them.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from qcompiler.ops.registry import op as register_op
 from qcompiler.quant_math import (
     activation_range, float32_scale, mean_multiplier, multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64, multiply_by_quantized_multiplier_smaller_than_one,
+    multiply_by_quantized_multiplier_wide,
     quantize_multiplier, quantize_multiplier_smaller_than_one, saturate, wrap_int32)
 from qcompiler.errors import QCompilerError
 from qcompiler.types import STORAGE_RANGES, QuantParams
@@ -87,17 +88,21 @@ def check_bias(op, index: int, storage: str) -> None:
         raise fail(op, "bias must have zero points 0")
 
 
+#: Rescales an int64 accumulator array by per-channel (multiplier, shift): one of TFLite's variants.
+Rescale = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def rescale_int32(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """TFLite's int32 ``MultiplyByQuantizedMultiplier`` on the accumulator wrapped to int32 (int8 kernels)."""
+    return multiply_by_quantized_multiplier(wrap_int32(acc), multiplier, shift)
+
+
 def requantize_accumulator(acc: np.ndarray, multiplier: Any, shift: Any, result: QuantParams, act_min: int,
-                           act_max: int, wide: bool) -> np.ndarray:
+                           act_max: int, rescale: Rescale = rescale_int32) -> np.ndarray:
     """Scale integer accumulators (channels on the last axis) to the result's parameters, as TFLite's conv and
-    matmul kernels end: ``MultiplyByQuantizedMultiplier`` (the int64 variant when ``wide``: int16x8 with an
-    int64 accumulator; else the int32 one on the wrapped int32 accumulator), plus the output zero point,
-    clamped to the activation range."""
-    multiplier, shift = np.asarray(multiplier, dtype=np.int64), np.asarray(shift, dtype=np.int64)
-    if wide:
-        scaled = multiply_by_quantized_multiplier_int64(acc, multiplier, shift)
-    else:
-        scaled = multiply_by_quantized_multiplier(wrap_int32(acc), multiplier, shift)
+    matmul kernels end: ``rescale`` (the kernel's ``MultiplyByQuantizedMultiplier`` variant), plus the
+    output zero point, clamped to the activation range."""
+    scaled = rescale(acc, np.asarray(multiplier, dtype=np.int64), np.asarray(shift, dtype=np.int64))
     return saturate(np.clip(scaled + result.zero_point, act_min, act_max), result.storage)
 
 
@@ -144,15 +149,21 @@ class AccumulatingOp(QuantOp):
         act_min, act_max = activation_range(op.attr("activation"), result)
         return {"multiplier": multipliers, "shift": shifts, "act_min": act_min, "act_max": act_max}
 
+    def rescale(self, op, bias: Optional[np.ndarray]) -> Rescale:
+        """The kernel's rescaling: int16x8 convolutions with an int64 bias (or none) keep an int64 accumulator
+        and use TFLite's int64 ``MultiplyByQuantizedMultiplier`` (16-bit reduced multiplier)."""
+        if op.result.type.quant.storage == "i16" and (bias is None or bias.dtype == np.int64):
+            return multiply_by_quantized_multiplier_int64
+        return rescale_int32
+
     def finish(self, op, acc: np.ndarray, bias: Optional[np.ndarray]) -> np.ndarray:
         """Add the bias to the accumulators and requantize them to the result."""
         attrs = self.integer_attrs(op)
         result = op.result.type.quant
-        wide = result.storage == "i16" and (bias is None or bias.dtype == np.int64)
         if bias is not None:
             acc = acc + np.asarray(bias, dtype=np.int64)
         return requantize_accumulator(acc, attrs["multiplier"], attrs["shift"], result, attrs["act_min"],
-                                      attrs["act_max"], wide)
+                                      attrs["act_max"], self.rescale(op, bias))
 
 
 class ConvolutionOp(AccumulatingOp):
@@ -198,6 +209,12 @@ class QFullyConnected(AccumulatingOp, FullyConnected):
     def weight_axis(self, op) -> int:
         return 0
 
+    def rescale(self, op, bias: Optional[np.ndarray]) -> Rescale:
+        """LiteRT's int16x8 FULLY_CONNECTED keeps the int32 kernel's two roundings on its wide accumulator."""
+        if op.result.type.quant.storage == "i16" and (bias is None or bias.dtype == np.int64):
+            return multiply_by_quantized_multiplier_wide
+        return rescale_int32
+
     def derive_attrs(self, op) -> dict[str, Any]:
         attrs = super().derive_attrs(op)
         if not operand_type(op, 1).quant.is_per_axis:  # TFLite keeps one multiplier for per-tensor weights
@@ -239,8 +256,8 @@ class QBatchMatmul(QuantOp, BatchMatmul):
         attrs = self.integer_attrs(op)
         result = op.result.type.quant
         low, high = STORAGE_RANGES[result.storage]
-        return requantize_accumulator(acc, attrs["multiplier"], attrs["shift"], result, low, high,
-                                      wide=result.storage == "i16")
+        rescale = multiply_by_quantized_multiplier_int64 if result.storage == "i16" else rescale_int32
+        return requantize_accumulator(acc, attrs["multiplier"], attrs["shift"], result, low, high, rescale)
 
 
 class QAddSub(QuantOp):
@@ -336,7 +353,7 @@ class QMul(QuantOp, Mul):
         product = (np.asarray(lhs, dtype=np.int64) - operand_type(op, 0).quant.zero_point) \
             * (np.asarray(rhs, dtype=np.int64) - operand_type(op, 1).quant.zero_point)
         return requantize_accumulator(product, attrs["multiplier"], attrs["shift"], result, attrs["act_min"],
-                                      attrs["act_max"], wide=False)
+                                      attrs["act_max"])
 
 
 class QPool(QuantOp):
