@@ -108,10 +108,15 @@ class QuantElementwiseOp(OpDef):
         """The integer attributes TFLite's Prepare computes from the operand/result parameters."""
         return {}
 
+    def derived_names(self, op) -> tuple[str, ...]:
+        """The names of the attributes ``derive_attrs`` gives for this op (they may depend on its storage)."""
+        return self.derived
+
     def integer_attrs(self, op) -> dict[str, Any]:
         """The stored integer attributes when all are present, else the derived ones."""
-        if self.derived and all(name in op.attrs for name in self.derived):
-            return {name: op.attrs[name] for name in self.derived}
+        names = self.derived_names(op)
+        if names and all(name in op.attrs for name in names):
+            return {name: op.attrs[name] for name in names}
         return self.derive_attrs(op)
 
     # -- evaluation -----------------------------------------------------------------------------
@@ -235,7 +240,6 @@ class Int16SigmoidFamily(LookupTableOp):
     """LOGISTIC/TANH: an 8-bit table; int16 runs TFLite's interpolated sigmoid-table kernel instead."""
 
     storages = ("i8", "i16")
-    derived = ()
     kernel: ClassVar[Callable[[np.ndarray, int, int], np.ndarray]]
     pot_shifts: ClassVar[tuple[int, ...]]
 
@@ -245,11 +249,8 @@ class Int16SigmoidFamily(LookupTableOp):
         return dict(zip(("input_multiplier", "input_left_shift"), int16_input_rescaling(
             _params(op, 0).scale, self.pot_shifts, op)))
 
-    def integer_attrs(self, op) -> dict[str, Any]:
-        names = ("table",) if self.storage(op) == "i8" else ("input_multiplier", "input_left_shift")
-        if all(name in op.attrs for name in names):
-            return {name: op.attrs[name] for name in names}
-        return self.derive_attrs(op)
+    def derived_names(self, op) -> tuple[str, ...]:
+        return ("table",) if self.storage(op) == "i8" else ("input_multiplier", "input_left_shift")
 
     def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         if self.storage(op) == "i8":
@@ -531,13 +532,25 @@ def _inverse_square_roots(count: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_op("q.rsqrt")
-class QRsqrt(QuantElementwiseOp):
-    """1 / sqrt(x) on int8 (TFLite RSQRT): a Newton-Raphson inverse square root of ``x - zero_point``, then a
-    requantization by ``1 / (sqrt(input_scale) * output_scale)``. Inputs below the zero point are an error."""
+class QRsqrt(LookupTableOp):
+    """1 / sqrt(x) (TFLite RSQRT). int8: a Newton-Raphson inverse square root of ``x - zero_point``, then a
+    requantization by ``1 / (sqrt(input_scale) * output_scale)``; int16: an interpolated table of
+    ``1.0f / sqrtf(x)``. Inputs below the zero point are an error, as in TFLite."""
 
-    derived = ("multiplier", "shift")
+    storages = ("i8", "i16")
+
+    def derived_names(self, op) -> tuple[str, ...]:
+        return ("multiplier", "shift") if self.storage(op) == "i8" else ("table",)
+
+    def transform(self, op):
+        # TFLite's int16 table maps x <= 0 to the largest output, 32767 * output_scale (float32)
+        largest = _f32(32767) * _f32(_params(op, -1).scale)
+        return lambda x: np.where(x <= 0, largest,
+                                  _f32(1) / np.sqrt(np.maximum(x, _f32(1e-30)))).astype(np.float32)
 
     def derive_attrs(self, op) -> dict[str, Any]:
+        if self.storage(op) == "i16":
+            return super().derive_attrs(op)
         source, result = _params(op, 0), _params(op, -1)
         # std::sqrt of a float is a float: the product is float32, the division double
         root = np.sqrt(_f32(source.scale))
@@ -549,12 +562,13 @@ class QRsqrt(QuantElementwiseOp):
         value = x - source.zero_point
         if np.any(value < 0):
             raise fail(op, "rsqrt is only defined for values at or above the zero point")
+        if self.storage(op) == "i16":
+            return super().compute(op, x, attrs)
         multipliers, shifts = _inverse_square_roots(256)
         data = multiply_by_quantized_multiplier(1, multipliers[value], shifts[value] + _RSQRT_SHIFT)
         out = multiply_by_quantized_multiplier(data, int(attrs["multiplier"]),
                                                int(attrs["shift"]) - _RSQRT_SHIFT) + result.zero_point
         return np.where(value == 0, STORAGE_RANGES[result.storage][1], out)
-
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -213,16 +213,19 @@ def test_softmax_int16_matches_litert(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("kind,attrs", [("q.relu", {}), ("q.relu6", {}), ("q.leaky_relu", {"alpha": 0.2}),
-                                        ("q.exp", {})])
+                                        ("q.exp", {}), ("q.rsqrt", {})])
 def test_int16_rescaling_activations_match_litert(kind: str, attrs: dict, seed: int) -> None:
     rng = np.random.default_rng(700 + seed)
     source = random_input_params(rng, "i16")
-    if kind == "q.exp":
+    if kind in ("q.exp", "q.rsqrt"):
         result = output_params_for(REAL_FUNCTIONS[kind], source, rng, "i16")
     else:
         result = QuantParams.per_tensor("i16", float32_scale(source.scale * rng.uniform(0.3, 3.0)), 0)
     graph = single_op_graph(kind, [TensorType((8, 512), "i16", source)], attrs, TensorType((8, 512), "i16", result))
-    assert_matches_litert(graph, {"x0": int16_values(rng)})
+    values = int16_values(rng)
+    if kind == "q.rsqrt":
+        values = np.abs(values.astype(np.int64)).clip(0, 32767).astype(np.int16)  # TFLite rejects x < 0
+    assert_matches_litert(graph, {"x0": values})
 
 
 # -- Prepare values and op rules --------------------------------------------------------------------------------
