@@ -40,8 +40,9 @@ class LoweringContext:
     """What lowering rules write into: tensors (one per IR value, plus constants and intermediates the rules
     create) and operators, in emission order."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, hybrid: bool = True) -> None:
         self.graph = graph
+        self.hybrid = hybrid
         self.program = TflProgram(name=graph.name)
         self._tensors: dict[int, int] = {}
         self._names: set[str] = set()
@@ -125,13 +126,14 @@ def unsupported_ops(graph: Graph) -> list[Op]:
     return [op for op in graph if op.kind not in (CONST, RETURN) and op.kind not in RULES]
 
 
-def lower_graph(graph: Graph, description: str) -> TflProgram:
-    """Lower every op of ``graph`` into a TFLite program; raises one error listing every op it cannot lower."""
+def lower_graph(graph: Graph, description: str, hybrid: bool = True) -> TflProgram:
+    """Lower every op of ``graph`` into a TFLite program; raises one error listing every op it cannot lower.
+    ``hybrid`` lets int8 weights of float convolutions and matmuls go to TFLite's hybrid kernels."""
     left = unsupported_ops(graph)
     if left:
         listed = ", ".join(f"{op.kind} at '{op.loc}'" if op.loc else op.kind for op in left)
         raise UnsupportedOpError(f"the TFLite backend cannot lower {len(left)} op(s): {listed}", left[0].loc)
-    context = LoweringContext(graph)
+    context = LoweringContext(graph, hybrid)
     program = context.program
     program.description = description
     for value in graph.inputs:

@@ -18,10 +18,10 @@ HYBRID_CONSUMERS = ("core.conv2d", "core.depthwise_conv2d", "core.fully_connecte
 HYBRID_STORAGE = ("i8",)
 
 
-def hybrid_weight(value: Optional[Value]) -> Optional[Value]:
-    """The quantized constant behind ``value`` when ``value`` is the q.dequantize of an int8 constant that only
-    hybrid-capable float ops read, as their weight; else None."""
-    if value is None or value.producer is None or value.producer.kind != "q.dequantize":
+def hybrid_weight(ctx: LoweringContext, value: Optional[Value]) -> Optional[Value]:
+    """The quantized constant behind ``value`` when hybrid kernels are allowed and ``value`` is the
+    q.dequantize of an int8 constant that only hybrid-capable float ops read, as their weight; else None."""
+    if not ctx.hybrid or value is None or value.producer is None or value.producer.kind != "q.dequantize":
         return None
     stored = value.producer.operand(0)
     if stored is None or not stored.is_const or stored.type.quant is None \
@@ -35,7 +35,7 @@ def hybrid_weight(value: Optional[Value]) -> Optional[Value]:
 def weight_tensor(ctx: LoweringContext, value: Optional[Value]) -> int:
     """The tensor a convolution or matmul reads as its weight: the int8 constant itself for a hybrid weight,
     else the value's own tensor."""
-    stored = hybrid_weight(value)
+    stored = hybrid_weight(ctx, value)
     return ctx.tensor(stored if stored is not None else value)
 
 
@@ -48,6 +48,6 @@ def lower_quantize(op: Op, ctx: LoweringContext) -> None:
 @lowering("q.dequantize")
 def lower_dequantize(op: Op, ctx: LoweringContext) -> None:
     """DEQUANTIZE (int8/int16 or float16 -> float32); nothing for a weight that hybrid kernels read."""
-    if hybrid_weight(op.result) is not None:
+    if hybrid_weight(ctx, op.result) is not None:
         return
     ctx.emit(schema.BuiltinOperator.DEQUANTIZE, [ctx.tensor(op.operand(0))], [ctx.tensor(op.result)])

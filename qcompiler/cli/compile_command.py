@@ -1,0 +1,87 @@
+"""``qcompiler compile``: a model to a deployable artifact in one command (today: a .tflite flatbuffer),
+through the float pipeline and, when asked, the quantization pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import Sequence
+
+from qcompiler.cli.model_io import add_model_arguments, check_output, load_model_from_args
+from qcompiler.errors import QCompilerError, UsageError
+
+#: What ``--quantize`` accepts: no quantization, or a mode of ``qcompiler.quantize``.
+QUANTIZE_CHOICES = ("none", "float16", "dynamic", "weight-only", "int8", "int16x8")
+#: Targets ``--target`` accepts.
+TARGETS = ("tflite",)
+#: Passes the quantized modes run; a mode is unavailable until every one of them is registered.
+QUANTIZATION_PASSES = ("calibrate", "propagate-ranges", "insert-qdq", "lower-quantized")
+
+
+def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
+    """Add the ``compile`` subcommand."""
+    parser = subparsers.add_parser(
+        "compile", parents=list(parents), help="compile a model to a .tflite file (float or quantized)",
+        description="Compile a model (.onnx, or .qir textual IR) for a target: cleanup, legalize, NHWC, fused "
+                    "activations; for a quantized mode also calibrate, propagate ranges, insert QDQ and lower to "
+                    "integer ops; then export. The output is written atomically.",
+        epilog="example: qcompiler compile model.onnx --target tflite --quantize int8 --calibration calib.npz "
+               "--io-type int8 -o model.tflite")
+    add_model_arguments(parser)
+    parser.add_argument("--target", choices=TARGETS, default="tflite", help="what to produce (default: tflite)")
+    parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none",
+                        help="quantization mode (default: none, a float32 model)")
+    parser.add_argument("--calibration", metavar="SAMPLES",
+                        help="calibration samples for int8 and int16x8: an .npz or a folder of <input>.npy")
+    parser.add_argument("--io-type", choices=("float", "int8"), default="float",
+                        help="the model's input/output type: float keeps QUANTIZE/DEQUANTIZE at the edges of a "
+                             "quantized model, int8 makes its inputs and outputs int8 (default: float)")
+    parser.add_argument("-o", "--output", metavar="FILE", required=True, help="the file to write (.tflite)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, compile and export the model, write it atomically and print a one-line summary."""
+    from qcompiler.backends.tflite import export_tflite
+    from qcompiler.fileio import atomic_write_bytes
+    from qcompiler.quantize import FULL_INTEGER_MODES, prepare, quantize
+
+    inputs = [args.model] + ([args.calibration] if args.calibration else [])
+    check_output(args.output, inputs)
+    if args.quantize in FULL_INTEGER_MODES and not args.calibration:
+        raise UsageError(f"--quantize {args.quantize} needs --calibration SAMPLES (an .npz or a folder of .npy)")
+    if args.calibration and args.quantize not in FULL_INTEGER_MODES:
+        raise UsageError(f"--calibration applies to --quantize int8 or int16x8, not {args.quantize}")
+    if args.io_type == "int8" and args.quantize != "int8":
+        raise UsageError("--io-type int8 needs --quantize int8")
+    graph = prepare(load_model_from_args(args))
+    if args.quantize != "none":
+        require_quantization_passes(args.quantize)
+        graph = quantize(graph, args.quantize, args.calibration)
+    data = export_tflite(graph, io_type=args.io_type, hybrid=args.quantize != "weight-only")
+    atomic_write_bytes(args.output, data)
+    sys.stdout.write(summary_line(args.output, data) + "\n")
+    return 0
+
+
+def require_quantization_passes(mode: str) -> None:
+    """Raise a clear error when a pass the quantized modes need is not registered (yet)."""
+    from qcompiler.pass_manager import registered_passes
+
+    missing = [name for name in QUANTIZATION_PASSES if name not in registered_passes()]
+    if missing:
+        raise QCompilerError(f"--quantize {mode} is not available: this installation lacks the pass(es) "
+                             f"{', '.join(missing)}")
+
+
+def summary_line(path: str, data: bytes) -> str:
+    """``<path>: <bytes> bytes, <n> operators (KIND xN, ...)`` for a written .tflite."""
+    from qcompiler.backends.tflite.inspect import load_model, operator_name
+
+    model = load_model(data)
+    codes = model.operatorCodes or []
+    kinds = Counter(operator_name(codes[op.opcodeIndex]) for sub in model.subgraphs for op in sub.operators or [])
+    listed = ", ".join(f"{name} x{count}" if count > 1 else name for name, count in sorted(kinds.items()))
+    total = sum(kinds.values())
+    return f"{path}: {len(data)} bytes, {total} operator(s) ({listed})"

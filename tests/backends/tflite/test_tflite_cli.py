@@ -1,0 +1,114 @@
+"""``qcompiler compile`` and ``qcompiler inspect`` end to end: float and quantized .tflite files that LiteRT
+runs, the summary line, atomic output, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from ai_edge_litert import schema_py_generated as schema
+
+from qcompiler import interpreter
+from qcompiler.backends.tflite.runtime import run_tflite
+from qcompiler.onnx_import import import_onnx
+from qcompiler.quantize import prepare
+
+from test_cli import CNN, SAMPLES, assert_one_line_error, run_cli
+from tflite_checks import operator_codes, read_model
+
+Op = schema.BuiltinOperator
+
+
+def test_compile_float_model_runs_like_the_interpreter(tmp_path, capsys):
+    out = tmp_path / "cnn.tflite"
+    code, stdout, err = run_cli(capsys, "compile", CNN, "--target", "tflite", "-o", out)
+    assert (code, err) == (0, "")
+    data = out.read_bytes()
+    assert stdout == f"{out}: {len(data)} bytes, 8 operator(s) (CONV_2D x3, FULLY_CONNECTED, MAX_POOL_2D, MEAN, " \
+                     "PAD, RESHAPE)\n"
+    graph = prepare(import_onnx(CNN))
+    with np.load(SAMPLES) as samples:
+        feed = {"input": samples["input"][:1]}
+    np.testing.assert_allclose(run_tflite(data, feed)["logits"], interpreter.run(graph, feed)["logits"],
+                               rtol=1e-5, atol=1e-5)
+    assert [p.name for p in tmp_path.iterdir()] == ["cnn.tflite"], "no temporary file may remain"
+
+
+def test_compile_int8_with_int8_io(tmp_path, capsys):
+    out = tmp_path / "cnn_int8.tflite"
+    code, stdout, err = run_cli(capsys, "compile", CNN, "--quantize", "int8", "--calibration", SAMPLES,
+                                "--io-type", "int8", "-o", out)
+    assert (code, err) == (0, ""), err
+    data = out.read_bytes()
+    assert Op.QUANTIZE not in operator_codes(data) and Op.DEQUANTIZE not in operator_codes(data)
+    subgraph = read_model(data).subgraphs[0]
+    assert subgraph.tensors[subgraph.inputs[0]].type == schema.TensorType.INT8
+    assert subgraph.tensors[subgraph.outputs[0]].type == schema.TensorType.INT8
+
+
+@pytest.mark.parametrize("mode, weight_type", [("float16", schema.TensorType.FLOAT16),
+                                               ("dynamic", schema.TensorType.INT8),
+                                               ("weight-only", schema.TensorType.INT8)])
+def test_compile_weight_modes(tmp_path, capsys, mode, weight_type):
+    out = tmp_path / f"{mode}.tflite"
+    code, _, err = run_cli(capsys, "compile", CNN, "--quantize", mode, "-o", out)
+    assert (code, err) == (0, ""), err
+    data = out.read_bytes()
+    model = read_model(data)
+    convs = [op for op in model.subgraphs[0].operators
+             if model.operatorCodes[op.opcodeIndex].builtinCode == Op.CONV_2D]
+    weight_readers = {"dynamic": "CONV_2D"}.get(mode, "DEQUANTIZE")
+    tensors = model.subgraphs[0].tensors
+    if weight_readers == "CONV_2D":
+        assert all(tensors[op.inputs[1]].type == weight_type for op in convs)
+    else:
+        assert Op.DEQUANTIZE in operator_codes(data)
+        assert any(t.type == weight_type and t.buffer for t in tensors)
+    with np.load(SAMPLES) as samples:
+        assert run_tflite(data, {"input": samples["input"][:1]})["logits"].shape == (1, 10)
+
+
+def test_inspect_prints_operators_tensors_and_quantization(tmp_path, capsys):
+    out = tmp_path / "cnn.tflite"
+    assert run_cli(capsys, "compile", CNN, "--quantize", "int8", "--calibration", SAMPLES, "-o", out)[0] == 0
+    code, stdout, err = run_cli(capsys, "inspect", out)
+    assert (code, err) == (0, "")
+    assert "metadata min_runtime_version: 1.15.0" in stdout  # QUANTIZE v2
+    assert "CONV_2D v3" in stdout and "QUANTIZE v2" in stdout and "DEQUANTIZE v2" in stdout
+    assert "input: 1x1x16x16 FLOAT32" in stdout
+    assert re.search(r"INT8 buffer \d+ \(\d+ bytes\) per-axis dim=0 scales=\[", stdout)
+    assert re.search(r"INT32 buffer \d+ \(32 bytes\) per-axis dim=0", stdout)
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["compile", CNN, "--quantize", "int8", "-o", "{tmp}/x.tflite"], ["--quantize int8 needs --calibration"]),
+    (["compile", CNN, "--calibration", SAMPLES, "-o", "{tmp}/x.tflite"], ["--calibration applies to"]),
+    (["compile", CNN, "--io-type", "int8", "-o", "{tmp}/x.tflite"], ["--io-type int8 needs --quantize int8"]),
+    (["compile", "{tmp}/missing.onnx", "-o", "{tmp}/x.tflite"], ["missing.onnx: no such file"]),
+    (["compile", CNN, "-o", CNN], ["refusing to overwrite the input"]),
+    (["compile", CNN, "-o", "{tmp}/no/such/dir/x.tflite"], ["the folder", "does not exist"]),
+    (["inspect", "{tmp}/missing.tflite"], ["missing.tflite: no such file"]),
+    (["inspect", CNN], ["digits_cnn.onnx: not a .tflite model"]),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, argv, fragments):
+    code, _, err = run_cli(capsys, *[str(a).replace("{tmp}", str(tmp_path)) for a in argv])
+    assert code in (1, 2)
+    assert_one_line_error(err, *fragments)
+
+
+def test_an_op_the_backend_cannot_lower_is_named(tmp_path, capsys):
+    from onnx import TensorProto, helper
+
+    from test_cli import save_model
+
+    model = save_model(tmp_path / "erf.onnx", [helper.make_node("Erf", ["x"], ["y"], name="my_erf")],
+                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    code, _, err = run_cli(capsys, "compile", model, "-o", tmp_path / "erf.tflite")
+    assert code == 1
+    assert_one_line_error(err, "cannot lower 1 op(s)", "at 'my_erf'")
+    assert not (tmp_path / "erf.tflite").exists()
+
+
+
