@@ -207,7 +207,7 @@ FUSED_BINARY = {
 PLAIN_BINARY = {
     "core.maximum": Op_.MAXIMUM, "core.minimum": Op_.MINIMUM, "core.pow": Op_.POW,
     "core.squared_difference": Op_.SQUARED_DIFFERENCE, "q.squared_difference": Op_.SQUARED_DIFFERENCE,
-    "q.maximum": Op_.MAXIMUM, "q.minimum": Op_.MINIMUM,
+    "core.prelu": Op_.PRELU,
 }
 UNARY = {
     "core.relu": Op_.RELU, "core.relu6": Op_.RELU6, "core.relu_n1_to_1": Op_.RELU_N1_TO_1,
@@ -216,11 +216,11 @@ UNARY = {
     "core.square": Op_.SQUARE, "core.floor": Op_.FLOOR, "core.ceil": Op_.CEIL, "core.sin": Op_.SIN,
     "core.cos": Op_.COS,
     "q.logistic": Op_.LOGISTIC, "q.tanh": Op_.TANH, "q.hard_swish": Op_.HARD_SWISH, "q.rsqrt": Op_.RSQRT,
-    "q.relu": Op_.RELU, "q.relu6": Op_.RELU6, "q.relu_n1_to_1": Op_.RELU_N1_TO_1, "q.exp": Op_.EXP, "q.abs": Op_.ABS, "q.neg": Op_.NEG,
+    "q.relu": Op_.RELU, "q.relu6": Op_.RELU6, "q.relu_n1_to_1": Op_.RELU_N1_TO_1, "q.exp": Op_.EXP,
 }
 
 
-@lowering(*(f"{d}.{n}" for d in ("core", "q") for n in FUSED_BINARY))
+@lowering(*(f"core.{n}" for n in FUSED_BINARY), "q.add", "q.sub", "q.mul")
 def lower_fused_binary(op: Op, ctx: LoweringContext) -> None:
     """ADD/SUB/MUL/DIV with their fused activation (broadcasting as numpy)."""
     code, table = FUSED_BINARY[op.kind.split(".", 1)[1]]
@@ -230,7 +230,7 @@ def lower_fused_binary(op: Op, ctx: LoweringContext) -> None:
 
 @lowering(*PLAIN_BINARY)
 def lower_plain_binary(op: Op, ctx: LoweringContext) -> None:
-    """Binary operators without options: MAXIMUM, MINIMUM, POW, SQUARED_DIFFERENCE."""
+    """Binary operators without options: MAXIMUM, MINIMUM, POW, SQUARED_DIFFERENCE, PRELU."""
     ctx.emit(PLAIN_BINARY[op.kind], [ctx.tensor(op.operand(0)), ctx.tensor(op.operand(1))], [result(ctx, op)])
 
 
@@ -365,7 +365,7 @@ def emit_reduce(ctx: LoweringContext, code: int, source: int, axes: Sequence[int
              options(schema.ReducerOptionsT, keepDims=keep))
 
 
-@lowering(*(f"{d}.{n}" for d in ("core", "q") for n in REDUCTIONS))
+@lowering(*(f"core.{n}" for n in REDUCTIONS), "q.mean")
 def lower_reduction(op: Op, ctx: LoweringContext) -> None:
     """MEAN, SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_PROD over the op's axes."""
     rank = op.operand(0).type.rank
@@ -464,9 +464,19 @@ def lower_transpose(op: Op, ctx: LoweringContext) -> None:
 
 @lowering("core.concat", "q.concat")
 def lower_concat(op: Op, ctx: LoweringContext) -> None:
-    """CONCATENATION along the op's axis."""
+    """CONCATENATION along the op's axis. TFLite's integer kernels need every input quantized like the output,
+    so a quantized input with other parameters is first brought to them with QUANTIZE (a requantization)."""
     rank = op.operand(0).type.rank
-    ctx.emit(Op_.CONCATENATION, [ctx.tensor(v) for v in op.operands], [result(ctx, op)], options(
+    out_type = op.result.type
+    inputs = []
+    for value in op.operands:
+        source = ctx.tensor(value)
+        if out_type.quant is not None and value.type.quant != out_type.quant:
+            requantized = ctx.intermediate(out_type.with_shape(value.type.shape), ctx.hint("requantized"))
+            ctx.emit(Op_.QUANTIZE, [source], [requantized])
+            source = requantized
+        inputs.append(source)
+    ctx.emit(Op_.CONCATENATION, inputs, [result(ctx, op)], options(
         schema.ConcatenationOptionsT, axis=int(op.attr("axis")) % rank, fusedActivationFunction=activation_code(op)))
 
 

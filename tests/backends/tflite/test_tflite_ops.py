@@ -64,6 +64,8 @@ CASES = {
     "sub": ([(2, 3), (2, 3)], binary("core.sub"), [Op.SUB]),
     "mul_relu6": ([(1, 4, 4, 2), (2,)], binary("core.mul", activation="relu6"), [Op.MUL]),
     "div": ([(3, 4), (4,)], lambda g, x: [g.create("core.div", [x[0], g.const(np.float32([1.5, -2, 3, 4]))]).result]),
+    "prelu": ([(1, 3, 3, 4)], lambda g, x: [g.create("core.prelu", [
+        x[0], g.const(np.float32([0.1, 0.2, -0.3, 0.5]))]).result], [Op.PRELU]),
     "maximum": ([(3, 4), (3, 4)], binary("core.maximum"), [Op.MAXIMUM]),
     "minimum": ([(3, 4), (1, 4)], binary("core.minimum"), [Op.MINIMUM]),
     "squared_difference": ([(3, 4), (3, 4)], binary("core.squared_difference"), [Op.SQUARED_DIFFERENCE]),
@@ -143,3 +145,12 @@ def test_local_response_norm_matches_the_optimized_kernel():
     graph = build_graph([(1, 3, 3, 6)], unary("core.local_response_norm", radius=1, bias=2.0, alpha=0.1, beta=0.75))
     model = assert_litert_matches(graph, reference_kernels=False)
     assert operator_codes(model) == [Op.LOCAL_RESPONSE_NORMALIZATION]
+
+
+def test_every_core_and_q_op_has_a_lowering_but_those_tflite_lacks():
+    from qcompiler.backends.tflite.lower import RULES, unsupported_ops  # noqa: F401  (loads the rules)
+    from qcompiler.ops.registry import registered_kinds
+
+    unsupported_ops(build_graph([(1,)], unary("core.relu")))
+    missing = [k for k in registered_kinds() if k.split(".")[0] in ("core", "q") and k not in RULES]
+    assert missing == ["core.erf"], "TFLite has no ERF builtin; every other op needs a lowering rule"

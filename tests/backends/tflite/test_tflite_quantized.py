@@ -79,3 +79,52 @@ def test_quantized_data_movement_keeps_parameters():
     activations = [t for t in tensors if t.type == schema.TensorType.INT8]
     assert len(activations) == 7  # 6 activations and PADV2's constant
     assert all(list(t.quantization.zeroPoint) == [params.zero_point] for t in activations)
+
+
+def q_graph(kind: str, input_shapes, attrs: dict, result_shape, storage: str = "i8",
+            input_params=None, result_params=None) -> Graph:
+    """A graph of one q op on quantized inputs x0, x1, ... (parameters given or the OPERAND ones), its
+    result quantized with ``result_params`` (RESULT by default) and its integer attributes derived."""
+    graph = Graph()
+    params = input_params or [OPERAND[storage]] * len(input_shapes)
+    inputs = [graph.add_input(f"x{i}", TensorType(tuple(shape), storage, p))
+              for i, (shape, p) in enumerate(zip(input_shapes, params))]
+    op = graph.create(kind, inputs, dict(attrs),
+                      [TensorType(tuple(result_shape), storage, result_params or RESULT[storage])])
+    derive = getattr(get_op_def(kind), "derive_attrs", None)
+    if derive is not None:
+        op.attrs.update(derive(op))
+    graph.set_outputs([op.result], ["y"])
+    return graph
+
+
+OTHER = {"i8": QuantParams.per_tensor("i8", 0.03, 11), "i16": QuantParams.per_tensor("i16", 0.0003, 0)}
+
+#: name -> (kind, input shapes, attrs, result shape, storages, input params (None: OPERAND), TFLite operator)
+MULTI_CASES = {
+    "add_broadcast_relu": ("q.add", [(2, 3, 4), (3, 1)], {"activation": "relu"}, (2, 3, 4), ("i8", "i16"),
+                           "other", Op.ADD),
+    "sub": ("q.sub", [(2, 5), (2, 5)], {}, (2, 5), ("i8", "i16"), "other", Op.SUB),
+    "mul_broadcast": ("q.mul", [(1, 4, 4, 3), (3,)], {}, (1, 4, 4, 3), ("i8", "i16"), "other", Op.MUL),
+    "squared_difference": ("q.squared_difference", [(3, 4), (3, 4)], {}, (3, 4), ("i8",), "other",
+                           Op.SQUARED_DIFFERENCE),
+    "concat_mixed_params": ("q.concat", [(2, 3), (2, 2)], {"axis": 1}, (2, 5), ("i8", "i16"), "other",
+                            [Op.QUANTIZE, Op.QUANTIZE, Op.CONCATENATION]),
+    "requantize": ("q.requantize", [(3, 7)], {}, (3, 7), ("i8", "i16"), None, Op.QUANTIZE),
+    "avg_pool_same": ("q.avg_pool2d", [(1, 5, 5, 2)], {"kernel": [3, 3], "padding": [1, 1, 1, 1]},
+                      (1, 5, 5, 2), ("i8", "i16"), None, Op.AVERAGE_POOL_2D),
+    "mean": ("q.mean", [(1, 4, 4, 3)], {"axes": [1, 2], "keepdims": True}, (1, 1, 1, 3), ("i8", "i16"), None,
+             Op.MEAN),
+    "batch_matmul": ("q.batch_matmul", [(2, 3, 4), (2, 4, 5)], {}, (2, 3, 5), ("i8", "i16"), "other",
+                     Op.BATCH_MATMUL),
+}
+
+
+@pytest.mark.parametrize("name, storage", [(n, s) for n, case in MULTI_CASES.items() for s in case[4]])
+def test_q_op_with_its_own_parameters_is_bit_exact(name, storage):
+    kind, shapes, attrs, result_shape, _, params, code = MULTI_CASES[name]
+    if lookup_op_def(kind) is None:
+        pytest.skip(f"{kind} is not registered yet")
+    input_params = [OPERAND[storage], OTHER[storage]] if params == "other" else None
+    graph = q_graph(kind, shapes, attrs, result_shape, storage, input_params)
+    assert operator_codes(assert_litert_exact(graph)) == (code if isinstance(code, list) else [code])
