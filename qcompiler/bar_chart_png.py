@@ -84,7 +84,8 @@ def _tick_step(top: float) -> float:
 def bar_chart_png(bars: Sequence[Bar], *, bar_width: int = 14, height: int = 240, scale: int = 2,
                   unit: str = "dB") -> bytes:
     """A PNG bar chart of ``bars`` from 0 up, bars numbered 0.. under the axis, the axis labelled in ``unit``
-    with round grid steps; highlighted bars are red. Negative values draw as zero-height bars, +inf as full-height pale ones."""
+    with round grid steps; highlighted bars are red. Negative values draw as zero-height bars, +inf as
+    full-height pale ones."""
     values = [b.value for b in bars if b.value is not None and math.isfinite(b.value)]
     top = max([v for v in values if v > 0] + [1.0])
     step = _tick_step(top)
