@@ -182,6 +182,58 @@ def test_batch_matmul_matches_litert(storage, seed):
     assert_matches_litert(graph, {"a": random_ints(rng, a_shape, storage), "b": random_ints(rng, b_shape, storage)})
 
 
+def extreme_ints(shape: Sequence[int], storage: str, rng: np.random.Generator, params: QuantParams,
+                 small: bool) -> np.ndarray:
+    """Inputs at the ends of the storage range (largest accumulators, saturation, int32 overflow), or when
+    ``small`` within 2 of the zero point (accumulators that a multiplier >= 1 keeps inside int32)."""
+    info = np.iinfo({"i8": np.int8, "i16": np.int16}[storage])
+    if small:
+        return (params.zero_point + rng.integers(-2, 3, size=shape)).astype(info.dtype)
+    return np.where(rng.random(shape) < 0.9, info.max, info.min).astype(info.dtype)
+
+
+@pytest.mark.parametrize("kind", ["q.conv2d", "q.depthwise_conv2d", "q.fully_connected", "q.batch_matmul"])
+@pytest.mark.parametrize("storage", ["i8", "i16"])
+@pytest.mark.parametrize("large_multiplier", [False, True])
+def test_extreme_accumulators_and_large_multipliers_match_litert(kind, storage, large_multiplier):
+    """All-extreme inputs and weights (int16x8 fully connected and batch matmul accumulators beyond int32),
+    or a tiny output scale whose multipliers are >= 1 (positive shifts) on small accumulators. (Positive
+    shifts that overflow int32 are undefined behaviour in TFLite's C++ and are not compared.)"""
+    rng = np.random.default_rng(900)
+    graph = Graph()
+    source = activation_params(rng, storage)
+    out = activation_params(rng, storage)
+    zero_point = 0 if storage == "i16" else 3
+    if kind == "q.batch_matmul":
+        a_shape, b_shape = (1, 4, 600), (1, 600, 3)
+        b_params = activation_params(rng, storage)
+        a = graph.add_input("a", TensorType(a_shape, storage, source))
+        b = graph.add_input("b", TensorType(b_shape, storage, b_params))
+        if large_multiplier:
+            out = QuantParams.per_tensor(storage, float32_scale(source.scale * b_params.scale * 1e-3), zero_point)
+        op = q_op(graph, kind, [a, b], {}, (1, 4, 3), out)
+        feeds = {"a": extreme_ints(a_shape, storage, rng, source, large_multiplier),
+                 "b": extreme_ints(b_shape, storage, rng, b_params, large_multiplier)}
+    else:
+        shape, weight_shape, axis, out_shape, attrs = {
+            "q.conv2d": ((1, 5, 5, 64), (8, 3, 3, 64), 0, (1, 5, 5, 8), {"padding": [1, 1, 1, 1]}),
+            "q.depthwise_conv2d": ((1, 5, 5, 4), (1, 3, 3, 4), 3, (1, 3, 3, 4), {}),
+            "q.fully_connected": ((3, 3000), (5, 3000), 0, (3, 5), {}),
+        }[kind]
+        x = graph.add_input("x", TensorType(shape, storage, source))
+        wq, scales = weights(graph, rng, weight_shape, axis)
+        wq.producer.attrs["value"][:] = np.where(rng.random(weight_shape) < 0.9, 127, -127)
+        bq = bias(graph, rng, weight_shape[axis], source.scale, scales, storage)
+        if large_multiplier:
+            out = QuantParams.per_tensor(storage, float32_scale(source.scale * 2e-4), zero_point)
+        op = q_op(graph, kind, [x, wq, bq], attrs, out_shape, out)
+        feeds = {"x": extreme_ints(shape, storage, rng, source, large_multiplier)}
+    if large_multiplier:
+        assert min(np.atleast_1d(op.attrs["shift"])) > 0
+    graph.set_outputs([op.result], ["y"])
+    assert_matches_litert(graph, feeds)
+
+
 @pytest.mark.parametrize("kind", ["q.add", "q.sub", "q.mul"])
 @pytest.mark.parametrize("storage", ["i8", "i16"])
 @pytest.mark.parametrize("seed", SEEDS)
