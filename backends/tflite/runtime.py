@@ -10,7 +10,8 @@ import numpy as np
 from qcompiler.errors import QCompilerError
 
 
-def run_tflite(model: bytes, feeds: Mapping[str, np.ndarray], *, reference_kernels: bool = True) -> dict[str, np.ndarray]:
+def run_tflite(model: bytes, feeds: Mapping[str, np.ndarray], *,
+               reference_kernels: bool = True) -> dict[str, np.ndarray]:
     """Run ``model`` once on ``feeds`` (arrays by signature input name) and return its outputs by name.
 
     ``reference_kernels`` selects LiteRT's reference kernels (BUILTIN_REF), whose integer results are the ones

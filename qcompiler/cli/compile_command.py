@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--quantize {args.quantize} needs --calibration SAMPLES (an .npz or a folder of .npy)")
     if args.calibration and args.quantize not in FULL_INTEGER_MODES:
         raise UsageError(f"--calibration applies to --quantize int8 or int16x8, not {args.quantize}")
-    if args.io_type == "int8" and args.quantize != "int8":
-        raise UsageError("--io-type int8 needs --quantize int8")
+    if args.io_type == "int8" and args.quantize not in ("none", "int8"):
+        raise UsageError(f"--io-type int8 needs an int8 model, not --quantize {args.quantize}")
     graph = prepare(load_model_from_args(args))
     if args.quantize != "none":
         require_quantization_passes(args.quantize)

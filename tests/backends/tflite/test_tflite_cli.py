@@ -69,6 +69,23 @@ def test_compile_weight_modes(tmp_path, capsys, mode, weight_type):
         assert run_tflite(data, {"input": samples["input"][:1]})["logits"].shape == (1, 10)
 
 
+def test_compile_a_quantized_qir_with_int8_io(tmp_path, capsys):
+    qir, out = tmp_path / "cnn_int8.qir", tmp_path / "cnn_int8.tflite"
+    assert run_cli(capsys, "quantize", CNN, "--mode", "int8", "--calibration", SAMPLES, "-o", qir)[0] == 0
+    code, _, err = run_cli(capsys, "compile", qir, "--io-type", "int8", "-o", out)
+    assert (code, err) == (0, ""), err
+    direct = tmp_path / "direct.tflite"
+    assert run_cli(capsys, "compile", CNN, "--quantize", "int8", "--calibration", SAMPLES, "--io-type", "int8",
+                   "-o", direct)[0] == 0
+    via_qir, direct_data = out.read_bytes(), direct.read_bytes()  # tensor names differ: the .qir renames values
+    assert operator_codes(via_qir) == operator_codes(direct_data)
+    with np.load(SAMPLES) as samples:
+        images = np.clip(np.round(samples["input"][:3] / (1 / 255)) - 128, -128, 127).astype(np.int8)
+    for image in images:
+        feed = {"input": image[None]}
+        np.testing.assert_array_equal(run_tflite(via_qir, feed)["logits"], run_tflite(direct_data, feed)["logits"])
+
+
 def test_inspect_prints_operators_tensors_and_quantization(tmp_path, capsys):
     out = tmp_path / "cnn.tflite"
     assert run_cli(capsys, "compile", CNN, "--quantize", "int8", "--calibration", SAMPLES, "-o", out)[0] == 0
@@ -84,7 +101,10 @@ def test_inspect_prints_operators_tensors_and_quantization(tmp_path, capsys):
 @pytest.mark.parametrize("argv, fragments", [
     (["compile", CNN, "--quantize", "int8", "-o", "{tmp}/x.tflite"], ["--quantize int8 needs --calibration"]),
     (["compile", CNN, "--calibration", SAMPLES, "-o", "{tmp}/x.tflite"], ["--calibration applies to"]),
-    (["compile", CNN, "--io-type", "int8", "-o", "{tmp}/x.tflite"], ["--io-type int8 needs --quantize int8"]),
+    (["compile", CNN, "--io-type", "int8", "--quantize", "float16", "-o", "{tmp}/x.tflite"],
+     ["--io-type int8 needs an int8 model, not --quantize float16"]),
+    (["compile", CNN, "--io-type", "int8", "-o", "{tmp}/x.tflite"], ["io_type int8 needs graph input 'input'",
+                                                                      "is the model quantized?"]),
     (["compile", "{tmp}/missing.onnx", "-o", "{tmp}/x.tflite"], ["missing.onnx: no such file"]),
     (["compile", CNN, "-o", CNN], ["refusing to overwrite the input"]),
     (["compile", CNN, "-o", "{tmp}/no/such/dir/x.tflite"], ["the folder", "does not exist"]),
