@@ -10,7 +10,7 @@ bias) are supported where TFLite's reference kernels have them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 
@@ -113,7 +113,31 @@ def exact_integer(values: np.ndarray) -> np.ndarray:
     return np.rint(values).astype(np.int64)
 
 
-class AccumulatingOp(QuantOp):
+class LinearQuantOp(QuantOp):
+    """A linear q op: its data operands (``data_operands``; None for all) and its result share one activation
+    storage, int8 or symmetric int16 (checked with the shape rules)."""
+
+    data_operands: ClassVar[Optional[tuple[int, ...]]] = (0,)
+
+    def storage(self, op) -> str:
+        """The activation storage shared by the data operands and the result, checked."""
+        indices = tuple(range(len(op.operands))) if self.data_operands is None else self.data_operands
+        return activation_storage(op, indices)
+
+    def infer(self, op):
+        inferred = super().infer(op)
+        self.storage(op)
+        return inferred
+
+
+def product_multiplier(op) -> tuple[int, int]:
+    """The quantized ``scale_0 * scale_1 / scale_out`` of a two-operand product (TFLite MUL, BATCH_MATMUL)."""
+    first, second = operand_type(op, 0).quant, operand_type(op, 1).quant
+    return quantize_multiplier(float32_scale(first.scale) * float32_scale(second.scale)
+                               / float32_scale(op.results[0].type.quant.scale))
+
+
+class AccumulatingOp(LinearQuantOp):
     """A q op that accumulates products of (input - zero point) and int8 weights plus an integer bias, then
     requantizes per output channel (TFLite CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED)."""
 
@@ -127,9 +151,8 @@ class AccumulatingOp(QuantOp):
 
     def infer(self, op):
         inferred = super().infer(op)
-        storage = activation_storage(op)
         weight_scales(op, 1, self.weight_axis(op), self.out_channels(op))
-        check_bias(op, 2, storage)
+        check_bias(op, 2, self.storage(op))
         return inferred
 
     def output_multipliers(self, op, input_scale: float, scales: list[float],
@@ -142,7 +165,7 @@ class AccumulatingOp(QuantOp):
         return [m for m, _ in pairs], [s for _, s in pairs]
 
     def derive_attrs(self, op) -> dict[str, Any]:
-        activation_storage(op)
+        self.storage(op)
         source, result = operand_type(op, 0).quant, op.results[0].type.quant
         scales = weight_scales(op, 1, self.weight_axis(op), self.out_channels(op))
         multipliers, shifts = self.output_multipliers(op, float32_scale(source.scale), scales,
@@ -225,22 +248,16 @@ class QFullyConnected(AccumulatingOp, FullyConnected):
 
 
 @register_op("q.batch_matmul")
-class QBatchMatmul(QuantOp, BatchMatmul):
+class QBatchMatmul(LinearQuantOp, BatchMatmul):
     """Quantized batched matrix product (TFLite BATCH_MATMUL, int8, and int16 with zero points 0 and an int64
     accumulator): ``sum (a - zp_a)(b - zp_b)`` scaled by ``scale_a * scale_b / scale_out``."""
 
     attrs = {**BatchMatmul.attrs, "multiplier": None, "shift": None}
-
-    def infer(self, op):
-        inferred = super().infer(op)
-        activation_storage(op, (0, 1))
-        return inferred
+    data_operands = (0, 1)
 
     def derive_attrs(self, op) -> dict[str, Any]:
-        activation_storage(op, (0, 1))
-        a, b = operand_type(op, 0).quant, operand_type(op, 1).quant
-        real = float32_scale(a.scale) * float32_scale(b.scale) / float32_scale(op.results[0].type.quant.scale)
-        multiplier, shift = quantize_multiplier(real)
+        self.storage(op)
+        multiplier, shift = product_multiplier(op)
         return {"multiplier": multiplier, "shift": shift}
 
     def evaluate(self, op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -257,20 +274,16 @@ class QBatchMatmul(QuantOp, BatchMatmul):
         return requantize_accumulator(acc, attrs["multiplier"], attrs["shift"], result, low, high, rescale)
 
 
-class QAddSub(QuantOp):
+class QAddSub(LinearQuantOp):
     """TFLite's quantized ADD (and SUB, the same kernel with the second multiplier negated): both inputs are
     shifted left (20 bits for int8, 15 for int16), rescaled to twice the larger input scale, summed and
     rescaled to the output, then clamped to the fused activation."""
 
     sign = 1
-
-    def infer(self, op):
-        inferred = super().infer(op)
-        activation_storage(op, (0, 1))
-        return inferred
+    data_operands = (0, 1)
 
     def derive_attrs(self, op) -> dict[str, Any]:
-        storage = activation_storage(op, (0, 1))
+        storage = self.storage(op)
         first, second = operand_type(op, 0).quant, operand_type(op, 1).quant
         result = op.results[0].type.quant
         left_shift = 15 if storage == "i16" else 20
@@ -324,24 +337,17 @@ class QSub(QAddSub, Sub):
 
 
 @register_op("q.mul")
-class QMul(QuantOp, Mul):
+class QMul(LinearQuantOp, Mul):
     """Quantized elementwise multiplication (TFLite MUL, int8 and int16): ``(a - zp_a)(b - zp_b)`` scaled by
     ``scale_a * scale_b / scale_out``, plus the output zero point, clamped to the fused activation."""
 
     attrs = {**Mul.attrs, **ACCUMULATOR_ATTRS}
-
-    def infer(self, op):
-        inferred = super().infer(op)
-        activation_storage(op, (0, 1))
-        return inferred
+    data_operands = (0, 1)
 
     def derive_attrs(self, op) -> dict[str, Any]:
-        activation_storage(op, (0, 1))
-        first, second = operand_type(op, 0).quant, operand_type(op, 1).quant
-        result = op.results[0].type.quant
-        multiplier, shift = quantize_multiplier(
-            float32_scale(first.scale) * float32_scale(second.scale) / float32_scale(result.scale))
-        act_min, act_max = activation_range(op.attr("activation"), result)
+        self.storage(op)
+        multiplier, shift = product_multiplier(op)
+        act_min, act_max = activation_range(op.attr("activation"), op.results[0].type.quant)
         return {"multiplier": multiplier, "shift": shift, "act_min": act_min, "act_max": act_max}
 
     def evaluate(self, op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -353,19 +359,18 @@ class QMul(QuantOp, Mul):
                                       attrs["act_max"])
 
 
-class QPool(QuantOp):
+class QPool(LinearQuantOp):
     """Quantized pooling: TFLite requires the output's parameters to equal the input's; the fused
     activation clamps in the integer domain."""
 
     def infer(self, op):
         inferred = super().infer(op)
-        activation_storage(op)
         if operand_type(op, 0).quant != op.results[0].type.quant:
             raise fail(op, "result must keep the input's quantization parameters")
         return inferred
 
     def derive_attrs(self, op) -> dict[str, Any]:
-        activation_storage(op)
+        self.storage(op)
         act_min, act_max = activation_range(op.attr("activation"), op.results[0].type.quant)
         return {"act_min": act_min, "act_max": act_max}
 
@@ -418,19 +423,14 @@ class QMaxPool2D(QPool, MaxPool2D):
 
 
 @register_op("q.mean")
-class QMean(QuantOp, Mean):
+class QMean(LinearQuantOp, Mean):
     """Quantized mean over axes (TFLite MEAN, int8 and int16): the int32 sum minus ``count * zp_in``, scaled
     by ``scale_in / scale_out`` with ``1 / count`` folded into the multiplier, plus the output zero point."""
 
     attrs = {**Mean.attrs, "multiplier": None, "shift": None}
 
-    def infer(self, op):
-        inferred = super().infer(op)
-        activation_storage(op)
-        return inferred
-
     def derive_attrs(self, op) -> dict[str, Any]:
-        activation_storage(op)
+        self.storage(op)
         source, result = operand_type(op, 0).quant, op.results[0].type.quant
         multiplier, shift = quantize_multiplier(float32_scale(source.scale) / float32_scale(result.scale))
         return {"multiplier": multiplier, "shift": shift}
@@ -450,19 +450,15 @@ class QMean(QuantOp, Mean):
 
 
 @register_op("q.concat")
-class QConcat(QuantOp, Concat):
+class QConcat(LinearQuantOp, Concat):
     """Concatenation of quantized inputs whose parameters may differ from the output's: each such input is
     requantized (TFLite QUANTIZE between integer types) to the output's parameters first."""
 
     attrs = {**Concat.attrs, "multipliers": None, "shifts": None}
-
-    def infer(self, op):
-        inferred = super().infer(op)
-        activation_storage(op, tuple(range(len(op.operands))))
-        return inferred
+    data_operands = None
 
     def derive_attrs(self, op) -> dict[str, Any]:
-        activation_storage(op, tuple(range(len(op.operands))))
+        self.storage(op)
         result = float32_scale(op.results[0].type.quant.scale)
         pairs = [quantize_multiplier(float32_scale(operand_type(op, i).quant.scale) / result)
                  for i in range(len(op.operands))]

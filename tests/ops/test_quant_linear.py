@@ -44,7 +44,8 @@ def constant(graph: Graph, array: np.ndarray, quant: QuantParams) -> Value:
     return graph.create("const", [], {"value": array}, [TensorType(array.shape, quant.storage, quant)]).result
 
 
-def weights(graph: Graph, rng: np.random.Generator, shape: Sequence[int], axis: Optional[int]) -> tuple[Value, list[float]]:
+def weights(graph: Graph, rng: np.random.Generator, shape: Sequence[int],
+            axis: Optional[int]) -> tuple[Value, list[float]]:
     """Random int8 weights with random per-channel (along ``axis``) or per-tensor scales."""
     values = rng.integers(-127, 128, size=shape).astype(np.int8)
     if axis is None:
@@ -451,8 +452,8 @@ def test_q_ops_reject_bad_types():
     pooled = graph.add_input("p", TensorType((1, 4, 4, 2), "i8", params))
     rejects(graph, "q.max_pool2d", [pooled], {"kernel": [2, 2], "strides": [2, 2]},
             [TensorType((1, 2, 2, 2), "i8", QuantParams.per_tensor("i8", 0.2, 0))], "keep the input's quantization")
-    per_tensor_weight = constant(graph, np.ones((2, 1, 1, 2), np.int8), QuantParams.per_axis("i8", [1.0, 1.0], [0, 0], 3))
-    rejects(graph, "q.conv2d", [pooled, per_tensor_weight], {}, result, "along axis 0")
+    wrong_axis = constant(graph, np.ones((2, 1, 1, 2), np.int8), QuantParams.per_axis("i8", [1.0, 1.0], [0, 0], 3))
+    rejects(graph, "q.conv2d", [pooled, wrong_axis], {}, result, "along axis 0")
 
 
 def test_add_rejects_output_scale_too_small_for_its_kernel():
