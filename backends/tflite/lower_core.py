@@ -150,35 +150,31 @@ def bias_tensor(ctx: LoweringContext, op: Op, channels: int) -> int:
                      TensorType((channels,), storage, quant))
 
 
-@lowering("core.conv2d", "q.conv2d")
-def lower_conv2d(op: Op, ctx: LoweringContext) -> None:
-    """CONV_2D; OHWI weights as they are (I = C_in / groups: TFLite infers grouped convolution from it)."""
+def emit_convolution(op: Op, ctx: LoweringContext, code: int, channels: int, table: type, **fields: Any) -> None:
+    """CONV_2D or DEPTHWISE_CONV_2D of an NHWC op: padding made SAME/VALID (or a PAD before), the weight as
+    stored (or the int8 tensor of a hybrid weight), a bias (zeros when absent) and the common options."""
     require_nhwc(op)
-    out_channels, kh, kw, _ = op.operand(1).type.shape
+    _, kh, kw, _ = op.operand(1).type.shape
     dilations = [int(d) for d in op.attr("dilations")]
     padding, source = window_input(ctx, op, (kh, kw), dilations, False)
     strides = op.attr("strides")
-    ctx.emit(Op_.CONV_2D, [source, weight_tensor(ctx, op.operand(1)), bias_tensor(ctx, op, out_channels)],
-             [result(ctx, op)], options(
-                 schema.Conv2DOptionsT, padding=padding, strideH=int(strides[0]), strideW=int(strides[1]),
-                 dilationHFactor=dilations[0], dilationWFactor=dilations[1],
-                 fusedActivationFunction=activation_code(op)))
+    ctx.emit(code, [source, weight_tensor(ctx, op.operand(1)), bias_tensor(ctx, op, channels)], [result(ctx, op)],
+             options(table, padding=padding, strideH=int(strides[0]), strideW=int(strides[1]),
+                     dilationHFactor=dilations[0], dilationWFactor=dilations[1],
+                     fusedActivationFunction=activation_code(op), **fields))
+
+
+@lowering("core.conv2d", "q.conv2d")
+def lower_conv2d(op: Op, ctx: LoweringContext) -> None:
+    """CONV_2D; OHWI weights as they are (I = C_in / groups: TFLite infers grouped convolution from it)."""
+    emit_convolution(op, ctx, Op_.CONV_2D, op.operand(1).type.shape[0], schema.Conv2DOptionsT)
 
 
 @lowering("core.depthwise_conv2d", "q.depthwise_conv2d")
 def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> None:
     """DEPTHWISE_CONV_2D; 1HWC weights as they are."""
-    require_nhwc(op)
-    _, kh, kw, channels = op.operand(1).type.shape
-    dilations = [int(d) for d in op.attr("dilations")]
-    padding, source = window_input(ctx, op, (kh, kw), dilations, False)
-    strides = op.attr("strides")
-    ctx.emit(Op_.DEPTHWISE_CONV_2D, [source, weight_tensor(ctx, op.operand(1)), bias_tensor(ctx, op, channels)],
-             [result(ctx, op)], options(
-                 schema.DepthwiseConv2DOptionsT, padding=padding, strideH=int(strides[0]),
-                 strideW=int(strides[1]), dilationHFactor=dilations[0], dilationWFactor=dilations[1],
-                 depthMultiplier=int(op.attr("depth_multiplier", 1)),
-                 fusedActivationFunction=activation_code(op)))
+    emit_convolution(op, ctx, Op_.DEPTHWISE_CONV_2D, op.operand(1).type.shape[3], schema.DepthwiseConv2DOptionsT,
+                     depthMultiplier=int(op.attr("depth_multiplier", 1)))
 
 
 @lowering("core.fully_connected", "q.fully_connected")

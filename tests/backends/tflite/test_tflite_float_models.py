@@ -12,7 +12,7 @@ from qcompiler.backends.tflite.runtime import run_tflite
 from qcompiler.onnx_import import import_onnx
 from qcompiler.pass_manager import PassManager, parse_pipeline
 
-from tflite_checks import assert_litert_matches, read_model
+from tflite_checks import assert_litert_matches, digit_feeds, read_model
 
 PIPELINE = "cleanup,legalize,to-nhwc,fuse-activations"
 
@@ -24,25 +24,10 @@ def prepared(path) -> "Graph":  # noqa: F821 - the IR graph
     return graph
 
 
-def digit_feeds(graph, digits, count: int = 4) -> list[dict[str, np.ndarray]]:
-    """Test digits preprocessed as the shared models' README says, for the graph's input shape."""
-    value = graph.inputs[0]
-    feeds = []
-    for image in digits["x_test"][:count].astype(np.float32):
-        if value.type.shape == (1, 1, 16, 16):
-            array = np.repeat(np.repeat(image, 2, 0), 2, 1)[None, None]
-        elif value.type.shape == (1, 1, 8, 8):
-            array = image[None, None]
-        else:
-            array = image[None]
-        feeds.append({value.name: np.ascontiguousarray(array)})
-    return feeds
-
-
 def test_shared_model_runs_in_litert_like_our_interpreter(shared_model_path, digits):
     graph = prepared(shared_model_path)
     model = None
-    for feeds in digit_feeds(graph, digits):
+    for feeds in digit_feeds(graph, digits["x_test"][:4]):
         model = assert_litert_matches(graph, feeds, rtol=1e-4)
     assert export_tflite(graph) == model, "export must be deterministic"
     subgraph = read_model(model).subgraphs[0]
@@ -52,7 +37,7 @@ def test_shared_model_runs_in_litert_like_our_interpreter(shared_model_path, dig
 def test_shared_model_agrees_with_litert_default_kernels_on_labels(shared_model_path, digits):
     graph = prepared(shared_model_path)
     model = export_tflite(graph)
-    for feeds in digit_feeds(graph, digits, count=8):
+    for feeds in digit_feeds(graph, digits["x_test"][:8]):
         expected = interpreter.run(graph, feeds)
         got = run_tflite(model, feeds, reference_kernels=False)
         for name in expected:

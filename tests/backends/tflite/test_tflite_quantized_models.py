@@ -15,10 +15,11 @@ from qcompiler import interpreter, quant_math
 from qcompiler.backends.tflite import export_tflite
 from qcompiler.backends.tflite.runtime import run_tflite
 from qcompiler.ir import Graph
+from qcompiler.onnx_import import import_onnx
 from qcompiler.quantize import quantize
 
 from conftest import SHARED_MODELS_DIR
-from tflite_checks import operator_codes, read_model
+from tflite_checks import digits_inputs, operator_codes, read_model
 
 Op = schema.BuiltinOperator
 #: Models whose int8 export equals our interpreter bit for bit (see test_integer_models_match_within_steps).
@@ -26,28 +27,24 @@ EXACT_INT8 = ("digits_cnn", "digits_mlp", "digits_mobilenet")
 CALIBRATION_COUNT = 50
 
 
-def digits_inputs(model: str, images: np.ndarray) -> np.ndarray:
-    """Digits preprocessed for ``model`` as the shared models' README says."""
-    images = images.astype(np.float32)
-    if model == "digits_mlp":
-        return images[:, None]
-    if model == "digits_transformer":
-        return images
-    return np.repeat(np.repeat(images, 2, 1), 2, 2)[:, None]
-
-
 @lru_cache(maxsize=None)
 def quantized(model: str, mode: str) -> Graph:
     """``model`` quantized in ``mode`` (calibrated on the digits calibration split when it needs data)."""
     with np.load(SHARED_MODELS_DIR / "digits.npz") as data:
-        calibration = {"input": digits_inputs(model, data["x_calib"][:CALIBRATION_COUNT])}
+        calibration = {"input": digits_inputs(input_shape(model), data["x_calib"][:CALIBRATION_COUNT])}
     return quantize(str(SHARED_MODELS_DIR / f"{model}.onnx"), mode,
                     calibration if mode in ("int8", "int16x8") else None)
 
 
+@lru_cache(maxsize=None)
+def input_shape(model: str) -> tuple[int, ...]:
+    """The shape of the shared model's input ``input``."""
+    return import_onnx(SHARED_MODELS_DIR / f"{model}.onnx").inputs[0].type.shape
+
+
 def feeds(model: str, digits, count: int = 3) -> list[dict[str, np.ndarray]]:
-    """``count`` test digits as feeds."""
-    return [{"input": x[None]} for x in digits_inputs(model, digits["x_test"][:count])]
+    """``count`` test digits as feeds of ``model``."""
+    return [{"input": x[None]} for x in digits_inputs(input_shape(model), digits["x_test"][:count])]
 
 
 def output_scale(graph: Graph) -> float:

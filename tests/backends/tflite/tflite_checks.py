@@ -94,3 +94,21 @@ def assert_litert_exact(graph: Graph, feeds: Mapping[str, np.ndarray] | None = N
         assert got[name].dtype == want.dtype and got[name].shape == want.shape, name
         np.testing.assert_array_equal(got[name], want, err_msg=name)
     return model
+
+
+def digits_inputs(input_shape, images: np.ndarray) -> np.ndarray:
+    """Digits (N x 8 x 8) preprocessed for a shared model's input shape, as the models' README says:
+    16x16 models take each pixel repeated 2x2 with a channel axis, the MLP takes a channel axis, the
+    transformer the images as they are."""
+    images = images.astype(np.float32)
+    if tuple(input_shape) == (1, 1, 16, 16):
+        return np.repeat(np.repeat(images, 2, 1), 2, 2)[:, None]
+    if tuple(input_shape) == (1, 1, 8, 8):
+        return images[:, None]
+    return images
+
+
+def digit_feeds(graph: Graph, images: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """One feed per image, preprocessed for the graph's (single) input."""
+    value = graph.inputs[0]
+    return [{value.name: np.ascontiguousarray(x[None])} for x in digits_inputs(value.type.shape, images)]
