@@ -1,0 +1,60 @@
+"""Turning model names (ONNX node and tensor names: any Unicode) into C identifiers and comment text, so that no
+name reaches generated source unescaped: identifiers keep only [A-Za-z0-9_], comments only safe printable ASCII."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+#: C99 keywords plus names a library must not shadow.
+RESERVED = frozenset("""
+auto break case char const continue default do double else enum extern float for goto if inline int long register
+restrict return short signed sizeof static struct switch typedef union unsigned void volatile while _Bool _Complex
+_Imaginary main memcpy memmove memset NULL
+""".split())
+
+_NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
+#: Characters a comment may show as they are: no '*' or '/' (no comment end, no nested //), no '?' (trigraphs),
+#: no backslash (line splices), no quotes, nothing outside printable ASCII.
+_COMMENT_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 _.,:;()[]{}<>=+-#@!&|^~$")
+
+
+def c_identifier(name: str, fallback: str = "t") -> str:
+    """``name`` as a C identifier: runs of other characters become one ``_``; a leading digit, an empty result,
+    a reserved word or a name reserved to the implementation (leading ``_``) get the ``fallback`` prefix."""
+    text = _NOT_IDENTIFIER.sub("_", name).strip("_")
+    if not text or text[0].isdigit() or text in RESERVED:
+        text = f"{fallback}_{text}" if text else fallback
+    return text
+
+
+def comment_text(text: str, limit: int = 96) -> str:
+    """``text`` made safe inside a C block comment: every character outside a small printable ASCII set (and
+    ``%``) is written as ``%XX`` bytes of its UTF-8 form, so the comment cannot end, splice or hide code;
+    long text is cut at ``limit`` characters with ``...``."""
+    out = []
+    for char in text:
+        if char in _COMMENT_SAFE:
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+    safe = "".join(out)
+    return safe if len(safe) <= limit else safe[: limit - 3] + "..."
+
+
+class IdentifierTable:
+    """Hands out distinct C identifiers for names, deterministically (same names in the same order give the same
+    identifiers); a clash gets a numeric suffix."""
+
+    def __init__(self, taken: Iterable[str] = ()) -> None:
+        self._taken = set(taken)
+
+    def unique(self, name: str, fallback: str = "t") -> str:
+        """A fresh identifier derived from ``name``."""
+        base = c_identifier(name, fallback)
+        candidate, counter = base, 1
+        while candidate in self._taken:
+            candidate = f"{base}_{counter}"
+            counter += 1
+        self._taken.add(candidate)
+        return candidate

@@ -1,0 +1,388 @@
+"""Lowering the ops of a quantized graph (q dialect, data-movement core ops on int8 values, quantize/dequantize
+at the edges) to calls of the MCU kernels: one ``Step`` per op with the kernel's parameter struct fields, its
+constant arrays and its MAC count. The integer parameters come from the q ops' own definitions
+(``integer_attrs``: TFLite's Prepare in one place); this module only arranges them for the C kernels."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from qcompiler.backends.c_common import overlap
+from qcompiler.backends.c_common.schedule import Rule, Step
+from qcompiler.errors import UnsupportedOpError
+from qcompiler.ir import Op, Value
+from qcompiler.ops.registry import get_op_def
+from qcompiler.quant_math import activation_range, float32_scale, mean_multiplier
+from qcompiler.types import QuantParams
+
+#: Lowering rules by op kind.
+RULES: dict[str, Rule] = {}
+
+#: C function and parameter struct of each kernel call.
+KERNELS = {
+    "conv2d": ("qc_conv2d_s8", "qc_conv2d_params_t"),
+    "depthwise_conv2d": ("qc_depthwise_conv2d_s8", "qc_depthwise_conv2d_params_t"),
+    "fully_connected": ("qc_fully_connected_s8", "qc_fully_connected_params_t"),
+    "add": ("qc_add_s8", "qc_add_params_t"),
+    "mul": ("qc_mul_s8", "qc_mul_params_t"),
+    "avg_pool": ("qc_avg_pool_s8", "qc_pool_params_t"),
+    "max_pool": ("qc_max_pool_s8", "qc_pool_params_t"),
+    "mean": ("qc_mean_s8", "qc_mean_params_t"),
+    "softmax": ("qc_softmax_s8", "qc_softmax_params_t"),
+    "concat": ("qc_concat", "qc_concat_params_t"),
+    "pad": ("qc_pad_s8", "qc_pad_params_t"),
+    "quantize": ("qc_quantize_f32_s8", "qc_quantize_params_t"),
+    "dequantize": ("qc_dequantize_s8_f32", "qc_quantize_params_t"),
+    "requantize": ("qc_requantize_s8", "qc_quantize_params_t"),
+    "copy": ("memcpy", ""),
+}
+
+#: Element types the kernels move, with their byte sizes.
+ITEMSIZES = {"i8": 1, "f32": 4}
+
+
+def rule(*kinds: str) -> Callable[[Rule], Rule]:
+    """Register a lowering rule for op kinds."""
+
+    def register(function: Rule) -> Rule:
+        for kind in kinds:
+            RULES[kind] = function
+        return function
+
+    return register
+
+
+# -- operand checks ----------------------------------------------------------------------------------------------
+def shape_of(op: Op, value: Value) -> tuple[int, ...]:
+    """The static shape of ``value`` (the C backend plans memory at compile time)."""
+    shape = value.type.shape
+    if shape is None or any(not isinstance(d, int) for d in shape):
+        raise UnsupportedOpError(f"{op.kind}: the MCU backend needs static shapes, got {shape}", op.loc)
+    return tuple(int(d) for d in shape)
+
+
+def params_of(op: Op, value: Value, storage: str = "i8") -> QuantParams:
+    """Per-tensor quantization parameters of an activation of ``storage`` type."""
+    quant = value.type.quant
+    if quant is None or quant.storage != storage or quant.is_per_axis:
+        found = value.type.element if quant is None else f"{quant.storage}{' per-axis' if quant.is_per_axis else ''}"
+        raise UnsupportedOpError(f"{op.kind}: the MCU backend runs per-tensor {storage} activations, got {found}",
+                                 op.loc)
+    return quant
+
+
+def constant_of(op: Op, index: int, dtype) -> Optional[np.ndarray]:
+    """The constant array of operand ``index`` (None when the optional operand is absent)."""
+    value = op.operand(index)
+    if value is None:
+        return None
+    data = value.const_value
+    if data is None:
+        raise UnsupportedOpError(f"{op.kind}: operand {index} must be a constant for the MCU backend", op.loc)
+    return np.ascontiguousarray(data, dtype=dtype)
+
+
+def integer_attrs(op: Op) -> dict[str, Any]:
+    """The integer attributes of a q op: stored where present, else derived by its definition."""
+    return get_op_def(op.kind).integer_attrs(op)
+
+
+def clamp_of(op: Op) -> tuple[int, int]:
+    """The activation clamp of a pooling op: the q op's attributes, or the fused activation of a core op."""
+    if op.kind.startswith("q."):
+        attrs = integer_attrs(op)
+        return int(attrs["act_min"]), int(attrs["act_max"])
+    return activation_range(op.attr("activation", "none"), params_of(op, op.result))
+
+
+def padded4(shape: Sequence[int], op: Op) -> list[int]:
+    """``shape`` with leading 1s up to rank 4 (the kernels' index space)."""
+    if len(shape) > 4:
+        raise UnsupportedOpError(f"{op.kind}: the MCU kernels take at most 4 dims, got {len(shape)}", op.loc)
+    return [1] * (4 - len(shape)) + list(shape)
+
+
+def per_channel(values: Any, channels: int) -> np.ndarray:
+    """A multiplier/shift attribute as an int32 array with one entry per channel."""
+    return np.broadcast_to(np.asarray(values, dtype=np.int32).reshape(-1), (channels,)).copy()
+
+
+def requires_nhwc(op: Op) -> None:
+    """Window ops must be NHWC (``to-nhwc`` runs before a C backend)."""
+    if op.attr("layout", "NHWC") != "NHWC":
+        raise UnsupportedOpError(f"{op.kind}: the MCU backend needs NHWC (run to-nhwc first)", op.loc)
+
+
+# -- convolutions and dense layers -------------------------------------------------------------------------------
+def _window_fields(op: Op, source: Sequence[int], result: Sequence[int], kernel: Sequence[int]) -> dict[str, Any]:
+    strides, dilations = op.attr("strides", [1, 1]), op.attr("dilations", [1, 1])
+    padding = op.attr("padding", [0, 0, 0, 0])
+    return {"batches": source[0], "in_h": source[1], "in_w": source[2], "out_h": result[1], "out_w": result[2],
+            "k_h": kernel[0], "k_w": kernel[1], "stride_h": int(strides[0]), "stride_w": int(strides[1]),
+            "dilation_h": int(dilations[0]), "dilation_w": int(dilations[1]), "pad_top": int(padding[0]),
+            "pad_left": int(padding[1])}
+
+
+def _accumulator_step(op: Op, kind: str, fields: dict[str, Any], channels: int, filter_: np.ndarray,
+                      macs: int, first_reads: Optional[np.ndarray]) -> Step:
+    source, result = params_of(op, op.operand(0)), params_of(op, op.result)
+    attrs = integer_attrs(op)
+    fields.update(input_offset=-source.zero_point, output_offset=result.zero_point,
+                  act_min=int(attrs["act_min"]), act_max=int(attrs["act_max"]))
+    arrays = {"filter": filter_, "multiplier": per_channel(attrs["multiplier"], channels),
+              "shift": per_channel(attrs["shift"], channels)}
+    bias = constant_of(op, 2, np.int32)
+    if bias is not None:
+        arrays["bias"] = bias
+    return Step(op, kind, (f"qc_{kind}_s8",), [op.operand(0)], [op.result], fields, arrays, macs,
+                first_reads=first_reads)
+
+
+@rule("q.conv2d")
+def lower_conv2d(op: Op) -> Step:
+    """CONV_2D: OHWI filter, per-channel requantization; in-place-capable with a safe overlap."""
+    requires_nhwc(op)
+    source, result = shape_of(op, op.operand(0)), shape_of(op, op.result)
+    out_c, k_h, k_w, in_c = shape_of(op, op.operand(1))
+    if int(op.attr("groups", 1)) != 1 or in_c != source[3]:
+        raise UnsupportedOpError(f"{op.kind}: grouped convolution is not supported by the MCU backend", op.loc)
+    fields = _window_fields(op, source, result, (k_h, k_w))
+    fields.update(in_c=in_c, out_c=out_c)
+    reads = overlap.window_first_reads(source[0], source[1:3], in_c, result[1:3], out_c, op.attr("strides"),
+                                       op.attr("padding"), lambda oc: 0)
+    macs = int(np.prod(result)) * k_h * k_w * in_c
+    return _accumulator_step(op, "conv2d", fields, out_c, constant_of(op, 1, np.int8), macs, reads)
+
+
+@rule("q.depthwise_conv2d")
+def lower_depthwise_conv2d(op: Op) -> Step:
+    """DEPTHWISE_CONV_2D: 1HWC filter; runs in place like TinyEngine (output overlapping the dying input)."""
+    requires_nhwc(op)
+    source, result = shape_of(op, op.operand(0)), shape_of(op, op.result)
+    _, k_h, k_w, channels = shape_of(op, op.operand(1))
+    multiplier = int(op.attr("depth_multiplier", 1))
+    fields = _window_fields(op, source, result, (k_h, k_w))
+    fields.update(in_c=source[3], depth_multiplier=multiplier)
+    reads = overlap.window_first_reads(source[0], source[1:3], source[3], result[1:3], channels,
+                                       op.attr("strides"), op.attr("padding"), lambda oc: oc // multiplier)
+    macs = int(np.prod(result)) * k_h * k_w
+    return _accumulator_step(op, "depthwise_conv2d", fields, channels, constant_of(op, 1, np.int8), macs, reads)
+
+
+@rule("q.fully_connected")
+def lower_fully_connected(op: Op) -> Step:
+    """FULLY_CONNECTED: every leading dim is a row; per-tensor or per-channel requantization."""
+    source = shape_of(op, op.operand(0))
+    out_features, in_features = shape_of(op, op.operand(1))
+    rows = int(np.prod(source)) // in_features
+    weight = op.operand(1).type.quant
+    attrs = integer_attrs(op)
+    fields = {"rows": rows, "in_features": in_features, "out_features": out_features,
+              "filter_offset": -int(weight.zero_points[0]) if weight is not None else 0,
+              "per_channel": int(len(np.asarray(attrs["multiplier"]).reshape(-1)) > 1)}
+    channels = out_features if fields["per_channel"] else 1
+    step = _accumulator_step(op, "fully_connected", fields, channels, constant_of(op, 1, np.int8),
+                             rows * in_features * out_features,
+                             overlap.row_first_reads(rows, in_features, out_features))
+    return step
+
+
+# -- elementwise ---------------------------------------------------------------------------------------------------
+def _broadcast_fields(op: Op) -> tuple[dict[str, Any], int]:
+    """The 4-D broadcast description of a binary op and the operand that may share the output's buffer."""
+    out = padded4(shape_of(op, op.result), op)
+    strides = []
+    for index in (0, 1):
+        shape = padded4(shape_of(op, op.operand(index)), op)
+        contiguous = [int(np.prod(shape[d + 1:])) for d in range(4)]
+        strides.append([0 if shape[d] == 1 and out[d] != 1 else contiguous[d] for d in range(4)])
+    full = [index for index in (0, 1) if shape_of(op, op.operand(index)) == shape_of(op, op.result)]
+    return {"shape": {"dims": out, "lhs_strides": strides[0], "rhs_strides": strides[1]}}, (full[0] if full else -1)
+
+
+def _binary_step(op: Op, kind: str, fields: dict[str, Any]) -> Step:
+    shape_fields, operand = _broadcast_fields(op)
+    count = int(np.prod(shape_of(op, op.result)))
+    reads = overlap.elementwise_first_reads(count) if operand >= 0 else None
+    return Step(op, kind, (f"qc_{kind}_s8",), [op.operand(0), op.operand(1)], [op.result], {**shape_fields, **fields},
+                {}, count, first_reads=reads, in_place_operand=max(operand, 0))
+
+
+@rule("q.add", "q.sub")
+def lower_add(op: Op) -> Step:
+    """ADD (and SUB: the same kernel, the definition negates the second multiplier)."""
+    lhs, rhs, result = params_of(op, op.operand(0)), params_of(op, op.operand(1)), params_of(op, op.result)
+    attrs = integer_attrs(op)
+    return _binary_step(op, "add", {
+        "left_shift": int(attrs["left_shift"]),
+        "lhs_offset": -lhs.zero_point, "lhs_multiplier": int(attrs["input1_multiplier"]),
+        "lhs_shift": int(attrs["input1_shift"]),
+        "rhs_offset": -rhs.zero_point, "rhs_multiplier": int(attrs["input2_multiplier"]),
+        "rhs_shift": int(attrs["input2_shift"]),
+        "output_offset": result.zero_point, "output_multiplier": int(attrs["output_multiplier"]),
+        "output_shift": int(attrs["output_shift"]), "act_min": int(attrs["act_min"]),
+        "act_max": int(attrs["act_max"])})
+
+
+@rule("q.mul")
+def lower_mul(op: Op) -> Step:
+    """MUL."""
+    lhs, rhs, result = params_of(op, op.operand(0)), params_of(op, op.operand(1)), params_of(op, op.result)
+    attrs = integer_attrs(op)
+    return _binary_step(op, "mul", {
+        "lhs_offset": -lhs.zero_point, "rhs_offset": -rhs.zero_point, "output_offset": result.zero_point,
+        "output_multiplier": int(np.asarray(attrs["multiplier"]).reshape(-1)[0]),
+        "output_shift": int(np.asarray(attrs["shift"]).reshape(-1)[0]),
+        "act_min": int(attrs["act_min"]), "act_max": int(attrs["act_max"])})
+
+
+# -- pooling and reductions --------------------------------------------------------------------------------------
+@rule("q.avg_pool2d", "q.max_pool2d", "core.max_pool2d")
+def lower_pool(op: Op) -> Step:
+    """AVERAGE_POOL_2D / MAX_POOL_2D (input and output share parameters); in place with a safe overlap."""
+    requires_nhwc(op)
+    params_of(op, op.operand(0))
+    source, result = shape_of(op, op.operand(0)), shape_of(op, op.result)
+    kernel = [int(k) for k in op.attr("kernel")]
+    fields = _window_fields(op, source, result, kernel)
+    del fields["dilation_h"], fields["dilation_w"]
+    act_min, act_max = clamp_of(op)
+    fields.update(channels=source[3], act_min=act_min, act_max=act_max)
+    reads = overlap.window_first_reads(source[0], source[1:3], source[3], result[1:3], source[3],
+                                       op.attr("strides"), op.attr("padding"), lambda c: c)
+    kind = "avg_pool" if op.kind.endswith("avg_pool2d") else "max_pool"
+    return Step(op, kind, ("qc_pool_s8",), [op.operand(0)], [op.result], fields, {},
+                int(np.prod(result)) * kernel[0] * kernel[1], first_reads=reads)
+
+
+@rule("q.mean")
+def lower_mean(op: Op) -> Step:
+    """MEAN over any axes of a tensor of up to 4 dims."""
+    source_params, result_params = params_of(op, op.operand(0)), params_of(op, op.result)
+    source = shape_of(op, op.operand(0))
+    rank = len(source)
+    axes = sorted({int(a) % rank for a in op.attr("axes")})
+    strides = [int(np.prod(source[d + 1:])) for d in range(rank)]
+    kept = [d for d in range(rank) if d not in axes]
+    count = int(np.prod([source[d] for d in axes]))
+
+    def space(dims: list[int]) -> tuple[list[int], list[int]]:
+        sizes, steps = padded4([source[d] for d in dims], op), padded4([strides[d] for d in dims], op)
+        return sizes, [s if n > 1 else 0 for n, s in zip(sizes, steps)]
+
+    kept_dims, kept_strides = space(kept)
+    reduced_dims, reduced_strides = space(axes)
+    attrs = integer_attrs(op)
+    multiplier, shift = mean_multiplier(int(attrs["multiplier"]), int(attrs["shift"]), count)
+    fields = {"kept_dims": kept_dims, "kept_strides": kept_strides, "reduced_dims": reduced_dims,
+              "reduced_strides": reduced_strides, "zero_point_sum": source_params.zero_point * count,
+              "multiplier": multiplier, "shift": shift, "output_zero_point": result_params.zero_point}
+    grid = np.indices(kept_dims).reshape(4, -1)
+    reads = (grid * np.asarray(kept_strides)[:, None]).sum(axis=0)
+    return Step(op, "mean", ("qc_mean_s8",), [op.operand(0)], [op.result], fields, {}, int(np.prod(source)),
+                first_reads=reads)
+
+
+@rule("q.softmax")
+def lower_softmax(op: Op) -> Step:
+    """SOFTMAX over the last axis (int8 in, int8 out with scale 1/256 and zero point -128)."""
+    params_of(op, op.operand(0))
+    params_of(op, op.result)
+    source = shape_of(op, op.operand(0))
+    if int(op.attr("axis", -1)) % len(source) != len(source) - 1:
+        raise UnsupportedOpError(f"{op.kind}: the MCU kernel takes the softmax over the last axis", op.loc)
+    attrs = integer_attrs(op)
+    depth = source[-1]
+    rows = int(np.prod(source)) // depth
+    fields = {"rows": rows, "depth": depth, "input_multiplier": int(attrs["input_multiplier"]),
+              "input_left_shift": int(attrs["input_left_shift"]), "diff_min": int(attrs["diff_min"])}
+    return Step(op, "softmax", ("qc_softmax_s8",), [op.operand(0)], [op.result], fields, {}, 3 * rows * depth,
+                first_reads=overlap.row_first_reads(rows, depth, depth))
+
+
+# -- data movement ---------------------------------------------------------------------------------------------------
+@rule("core.reshape")
+def lower_reshape(op: Op) -> Step:
+    """RESHAPE: a view of the input's bytes (no code)."""
+    return Step(op, "copy", (), [op.operand(0)], [op.result], {"bytes": _nbytes(op, op.result)}, alias=True)
+
+
+@rule("core.concat")
+def lower_concat(op: Op) -> Step:
+    """CONCATENATION of inputs sharing the output's parameters, on raw bytes."""
+    shape = shape_of(op, op.result)
+    axis = int(op.attr("axis")) % len(shape)
+    runs = [int(np.prod(shape_of(op, v)[axis:])) * _itemsize(op, v) for v in op.operands]
+    return Step(op, "concat", ("qc_concat",), list(op.operands), [op.result],
+                {"outer": int(np.prod(shape[:axis])), "num_inputs": len(runs)},
+                {"run_bytes": np.asarray(runs, dtype=np.int32)})
+
+
+@rule("core.pad")
+def lower_pad(op: Op) -> Step:
+    """PAD with the quantized pad value (lower-quantized stores it in ``value``)."""
+    params_of(op, op.operand(0))
+    source = shape_of(op, op.operand(0))
+    rank = len(source)
+    pads = [int(p) for p in op.attr("pads")]
+    in_dims = padded4(source, op)
+    before = [0] * (4 - rank) + pads[:rank]
+    out_dims = padded4(shape_of(op, op.result), op)
+    grid = np.indices(out_dims).reshape(4, -1) - np.asarray(before)[:, None]
+    inside = np.all((grid >= 0) & (grid < np.asarray(in_dims)[:, None]), axis=0)
+    flat = np.ravel_multi_index(np.where(inside, grid, 0), in_dims)
+    reads = np.where(inside, flat, overlap.NO_READ)
+    return Step(op, "pad", ("qc_pad",), [op.operand(0)], [op.result],
+                {"in_dims": in_dims, "before": before, "out_dims": out_dims, "value": int(op.attr("value", 0))},
+                first_reads=reads)
+
+
+@rule("q.quantize")
+def lower_quantize(op: Op) -> Step:
+    """QUANTIZE float32 -> int8 (the model's float inputs)."""
+    if op.operand(0).type.element != "f32":
+        raise UnsupportedOpError(f"{op.kind}: the MCU backend quantizes f32, got {op.operand(0).type.element}",
+                                 op.loc)
+    result = params_of(op, op.result)
+    count = int(np.prod(shape_of(op, op.result)))
+    return Step(op, "quantize", ("qc_quantize",), [op.operand(0)], [op.result],
+                {"count": count, "scale": np.float32(float32_scale(result.scale)),
+                 "output_zero_point": result.zero_point}, {}, count,
+                first_reads=overlap.elementwise_first_reads(count))
+
+
+@rule("q.dequantize")
+def lower_dequantize(op: Op) -> Step:
+    """DEQUANTIZE int8 -> float32 (the model's float outputs)."""
+    source = params_of(op, op.operand(0))
+    count = int(np.prod(shape_of(op, op.result)))
+    return Step(op, "dequantize", ("qc_quantize",), [op.operand(0)], [op.result],
+                {"count": count, "dequantize_scale": float(float32_scale(source.scale)),
+                 "input_zero_point": source.zero_point}, {}, count,
+                first_reads=overlap.elementwise_first_reads(count))
+
+
+@rule("q.requantize")
+def lower_requantize(op: Op) -> Step:
+    """int8 -> int8 QUANTIZE with other parameters."""
+    source, result = params_of(op, op.operand(0)), params_of(op, op.result)
+    attrs = integer_attrs(op)
+    count = int(np.prod(shape_of(op, op.result)))
+    return Step(op, "requantize", ("qc_quantize",), [op.operand(0)], [op.result],
+                {"count": count, "input_zero_point": source.zero_point, "output_zero_point": result.zero_point,
+                 "multiplier": int(attrs["multiplier"]), "shift": int(attrs["shift"])}, {}, count,
+                first_reads=overlap.elementwise_first_reads(count))
+
+
+def _itemsize(op: Op, value: Value) -> int:
+    try:
+        return ITEMSIZES[value.type.element]
+    except KeyError:
+        raise UnsupportedOpError(f"{op.kind}: the MCU backend moves i8 and f32 tensors, got {value.type.element}",
+                                 op.loc) from None
+
+
+def _nbytes(op: Op, value: Value) -> int:
+    return int(np.prod(shape_of(op, value))) * _itemsize(op, value)

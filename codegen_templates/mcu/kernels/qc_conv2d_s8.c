@@ -1,0 +1,45 @@
+/* int8 2-D convolution, bit-exact with TFLite's reference integer CONV_2D. */
+#include "qc_conv2d_s8.h"
+#include "qc_fixed_point.h"
+
+void qc_conv2d_s8(const qc_conv2d_params_t *p, const int8_t *input, int8_t *output)
+{
+    int b, oy, ox, oc, ky, kx, ic;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *image = input + (long)b * p->in_h * p->in_w * p->in_c;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int y0 = oy * p->stride_h - p->pad_top;
+                const int x0 = ox * p->stride_w - p->pad_left;
+                for (oc = 0; oc < p->out_c; ++oc) {
+                    const int8_t *filter = p->filter + (long)oc * p->k_h * p->k_w * p->in_c;
+                    int32_t acc = 0;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int y = y0 + ky * p->dilation_h;
+                        if (y < 0 || y >= p->in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int x = x0 + kx * p->dilation_w;
+                            const int8_t *pixel;
+                            const int8_t *taps;
+                            if (x < 0 || x >= p->in_w) {
+                                continue;
+                            }
+                            pixel = image + ((long)y * p->in_w + x) * p->in_c;
+                            taps = filter + ((long)ky * p->k_w + kx) * p->in_c;
+                            for (ic = 0; ic < p->in_c; ++ic) {
+                                acc += ((int32_t)pixel[ic] + p->input_offset) * (int32_t)taps[ic];
+                            }
+                        }
+                    }
+                    if (p->bias != 0) {
+                        acc += p->bias[oc];
+                    }
+                    acc = qc_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
+                    *output++ = (int8_t)qc_clamp_i32(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
