@@ -137,6 +137,7 @@ class _FullInteger:
         self.params: dict[int, QuantParams] = {}
         self.integer: set[int] = set()
         self.recorded: dict[int, QuantParams] = {}
+        self.stored: dict[tuple[int, QuantParams], Value] = {}
 
     def run(self) -> bool:
         """Pick the integer ops, choose parameters in graph order, then insert the QDQ pairs."""
@@ -277,9 +278,15 @@ class _FullInteger:
         return self.params[id(value)]
 
     def _replace_const(self, op: Op, index: int, params: QuantParams) -> None:
+        """Read operand ``index`` (a float constant) as ``params`` integers through a dequantize, shared by
+        every reader that quantizes the same constant the same way."""
         value = op.operand(index)
-        stored = quantized_const(self.graph, value.const_value, params, _name(value, "q"), value.producer.loc)
-        op.set_operand(index, _dequantize(self.graph, stored, value.name, op.loc))
+        key = (id(value), params)
+        dequantized = self.stored.get(key)
+        if dequantized is None:
+            stored = quantized_const(self.graph, value.const_value, params, _name(value, "q"), value.producer.loc)
+            dequantized = self.stored[key] = _dequantize(self.graph, stored, value.name, op.loc)
+        op.set_operand(index, dequantized)
 
 
 def _dequantize(graph: Graph, stored: Value, name: Optional[str], loc: Optional[str]) -> Value:

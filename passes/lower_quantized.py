@@ -53,7 +53,7 @@ def requantized(rw: Rewriter, value: Value, type_: TensorType) -> Value:
     """``value`` carried to ``type_``'s parameters: itself when they already agree, else a ``q.requantize``."""
     if value.type.quant == type_.quant and value.type.element == type_.element:
         return value
-    return rw.create("q.requantize", [value], {}, [type_.with_shape(value.type.shape)]).result
+    return derived_op(rw, "q.requantize", [value], {}, [type_.with_shape(value.type.shape)], [None]).results[0]
 
 
 class LowerQdqPattern(RewritePattern):
