@@ -12,13 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
+import numpy as np
+
+from qcompiler import quant_math
 from qcompiler.ir import Graph, Op, Value
 from qcompiler.ops.registry import get_op_def
 from qcompiler.pass_manager import Pass, register_pass
 from qcompiler.rewrite import RewritePattern, Rewriter, apply_patterns
 from qcompiler.types import QuantParams, TensorType
 
-from qcompiler.passes.quant_rules import PARAMS_PRESERVING, POOLING, data_operands, q_kind, supports_storage
+from qcompiler.passes.quant_rules import (PARAMS_PRESERVING, POOLING, data_operands, q_kind, runs_quantized,
+                                          supports_storage)
 
 #: Attributes of the float op that the integer op does not take.
 DROPPED_ATTRS = frozenset({"range"})
@@ -71,10 +75,13 @@ class LowerQdqPattern(RewritePattern):
         quantizes = [sole_quantize(v) for v in op.results]
         if not quantizes or any(q is None for q in quantizes):
             return False
+        storage = sources[data[0]].type.element
+        if not runs_quantized(op, storage):
+            return False
         types = [q.result.type for q in quantizes]
         names = [q.result.name for q in quantizes]
         kind = q_kind(op.kind)
-        if kind is not None and not supports_storage(kind, sources[data[0]].type.element):
+        if kind is not None and not supports_storage(kind, storage):
             kind = None
         moving = op.kind in PARAMS_PRESERVING and not (op.kind in POOLING and kind is not None)
         if op.kind == "core.concat" and kind is not None and any(s.type.quant != types[0].quant for s in sources):
@@ -110,9 +117,6 @@ class LowerQdqPattern(RewritePattern):
 
 
 def _quantize_scalar(real: float, params: QuantParams) -> int:
-    from qcompiler import quant_math
-    import numpy as np
-
     return int(quant_math.quantize(np.asarray([real], dtype=np.float32), params)[0])
 
 
