@@ -1,0 +1,81 @@
+/* The Hexagon freestanding runtime: Linux syscalls through trap0(#1) (number in r6, arguments in r0-r2), the
+ * byte I/O of qc_io.h on top of them, and the memcpy/memset the compiler may emit calls to (-nostdlib). */
+#include <stddef.h>
+#include "qc_io.h"
+
+enum { QC_SYS_READ = 63, QC_SYS_WRITE = 64 };
+
+static long qc_syscall3(long number, long a, long b, long c)
+{
+    register long r0 __asm__("r0") = a;
+    register long r1 __asm__("r1") = b;
+    register long r2 __asm__("r2") = c;
+    register long r6 __asm__("r6") = number;
+    __asm__ volatile("trap0(#1)" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r6) : "memory");
+    return r0;
+}
+
+int qc_read_all(void *buffer, long n)
+{
+    char *at = (char *)buffer;
+    while (n > 0) {
+        const long got = qc_syscall3(QC_SYS_READ, 0, (long)at, n);
+        if (got <= 0) {
+            return -1;
+        }
+        at += got;
+        n -= got;
+    }
+    return 0;
+}
+
+int qc_write_all(const void *buffer, long n)
+{
+    const char *at = (const char *)buffer;
+    while (n > 0) {
+        const long put = qc_syscall3(QC_SYS_WRITE, 1, (long)at, n);
+        if (put <= 0) {
+            return -1;
+        }
+        at += put;
+        n -= put;
+    }
+    return 0;
+}
+
+void *memcpy(void *dst, const void *src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+void *memset(void *dst, int value, size_t n);
+
+void *memcpy(void *dst, const void *src, size_t n)
+{
+    return memmove(dst, src, n);
+}
+
+void *memmove(void *dst, const void *src, size_t n)
+{
+    /* volatile keeps the compiler from turning these loops back into calls of themselves */
+    volatile unsigned char *d = (volatile unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i;
+    if ((const unsigned char *)d < s) {
+        for (i = 0; i < n; ++i) {
+            d[i] = s[i];
+        }
+    } else {
+        for (i = n; i > 0; --i) {
+            d[i - 1] = s[i - 1];
+        }
+    }
+    return dst;
+}
+
+void *memset(void *dst, int value, size_t n)
+{
+    volatile unsigned char *d = (volatile unsigned char *)dst;
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        d[i] = (unsigned char)value;
+    }
+    return dst;
+}
