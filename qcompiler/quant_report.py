@@ -169,7 +169,8 @@ def _same_shape(a: Value, b: Value) -> bool:
 def match_tensors(reference: Graph, quantized: Graph) -> list[TensorMatch]:
     """One match per float tensor that the quantized graph computes (constants included), in the quantized
     graph's order. When several quantized tensors stand for one float tensor (in QDQ form the float op's
-    result and its ``q.quantize``), the stored one wins: the quantized value, else the last one."""
+    result and its ``q.quantize``; an int16 layer's result and its int8 requantization), the one the layer
+    stores wins: the first quantized value, else the last one."""
     matcher = TensorMatcher(reference)
     chosen: dict[int, Value] = {}
     order: list[int] = []
@@ -183,7 +184,7 @@ def match_tensors(reference: Graph, quantized: Graph) -> list[TensorMatch]:
         if key not in chosen:
             order.append(key)
             chosen[key] = value
-        elif value.type.quant is not None or chosen[key].type.quant is None:
+        elif chosen[key].type.quant is None:
             chosen[key] = value
     references = {id(v): v for v in reference.values()}
     return [TensorMatch(chosen[key], references[key]) for key in order]
