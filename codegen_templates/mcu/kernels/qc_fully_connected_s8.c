@@ -1,4 +1,5 @@
-/* int8 fully connected layer, bit-exact with TFLite's reference integer FULLY_CONNECTED. */
+/* int8 fully connected layer, bit-exact with LiteRT's reference integer FULLY_CONNECTED (which rescales the
+ * accumulator with a single rounding). */
 #include "qc_fully_connected_s8.h"
 #include "qc_fixed_point.h"
 
@@ -17,7 +18,7 @@ void qc_fully_connected_s8(const qc_fully_connected_params_t *p, const int8_t *i
             if (p->bias != 0) {
                 acc += p->bias[o];
             }
-            acc = qc_requantize(acc, p->multiplier[channel], p->shift[channel]) + p->output_offset;
+            acc = qc_requantize_single_rounding(acc, p->multiplier[channel], p->shift[channel]) + p->output_offset;
             *output++ = (int8_t)qc_clamp_i32(acc, p->act_min, p->act_max);
         }
     }
