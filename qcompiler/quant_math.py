@@ -99,22 +99,25 @@ def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> np.ndar
     Ties round up (the nudge is 2^30 or 1-2^30 before a division by 2^31 that truncates towards zero); the single
     overflow case ``INT32_MIN * INT32_MIN`` saturates to INT32_MAX. Inputs are int32 values.
     """
-    a, b = np.broadcast_arrays(_int64(a), _int64(b))
+    a, b = _int64(a), _int64(b)
     product = a * b
-    nudged = product + np.where(product >= 0, 1 << 30, 1 - (1 << 30))
-    high = np.sign(nudged) * (np.abs(nudged) >> 31)  # C division truncates towards zero
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+    negative = product < 0
+    nudged = product + np.where(negative, 1 - (1 << 30), 1 << 30)
+    # Division by 2^31 truncating towards zero: floor, plus one for negative values with a remainder.
+    high = (nudged >> 31) + ((nudged < 0) & ((nudged & 0x7FFFFFFF) != 0))
+    if np.any(a == INT32_MIN) and np.any(b == INT32_MIN):
+        high = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+    return high
 
 
 def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> np.ndarray:
     """gemmlowp ``RoundingDivideByPOT``: ``x / 2**exponent`` rounded to nearest, ties away from zero."""
-    x, exponent = np.broadcast_arrays(_int64(x), _int64(exponent))
+    x, exponent = _int64(x), _int64(exponent)
     if np.any(exponent < 0) or np.any(exponent > 31):
         raise QCompilerError("rounding_divide_by_pot needs exponents in [0, 31]")
     mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
     threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
+    return (x >> exponent) + ((x & mask) > threshold)
 
 
 def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> np.ndarray:
@@ -124,11 +127,10 @@ def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift:
     doubling high multiply, then a rounding right shift by ``-shift`` when negative. ``multiplier`` and
     ``shift`` broadcast against ``x`` (per-channel along the last axis, say).
     """
-    x, multiplier, shift = np.broadcast_arrays(_int64(x), _int64(multiplier), _int64(shift))
+    x, multiplier, shift = _int64(x), _int64(multiplier), _int64(shift)
     left = np.maximum(shift, 0)
-    right = np.maximum(-shift, 0)
-    scaled = wrap_int32(x << left)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), right)
+    scaled = wrap_int32(x << left) if np.any(left) else x
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), np.maximum(-shift, 0))
 
 
 def multiply_by_quantized_multiplier_smaller_than_one(x: ArrayLike, multiplier: ArrayLike,
@@ -154,24 +156,25 @@ def multiply_by_quantized_multiplier_int64(x: ArrayLike, multiplier: ArrayLike, 
     return wrap_int32((x * reduced + (np.int64(1) << (total_shift - 1))) >> total_shift)
 
 
-def multiply_by_quantized_multiplier_wide(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> np.ndarray:
-    """``multiply_by_quantized_multiplier`` on int64 accumulators (|x| < 2^47) without int32 overflow.
+def multiply_by_quantized_multiplier_single_rounding(x: ArrayLike, multiplier: ArrayLike,
+                                                     shift: ArrayLike) -> np.ndarray:
+    """``floor((x * multiplier + 2^(30 - shift)) / 2^(31 - shift))``: one rounding (half up) of the exact
+    product, on int64 accumulators (|x| < 2^47); LiteRT's int16x8 FULLY_CONNECTED rescales so.
 
-    The same two roundings as the int32 version (doubling high multiply with its nudge, then a rounding
-    right shift) carried out exactly on wide values; LiteRT's int16x8 FULLY_CONNECTED rescales this way.
-    The product x * multiplier (up to 2^78) is split so that every step stays inside int64.
+    The product (up to 2^78) is split at bit 24 of x so that every step stays inside int64.
     """
     x, multiplier, shift = np.broadcast_arrays(_int64(x), _int64(multiplier), _int64(shift))
-    if np.any(multiplier < 0):
-        raise QCompilerError("multiply_by_quantized_multiplier_wide needs non-negative multipliers")
-    x = x << np.maximum(shift, 0)
-    magnitude = np.abs(x)
-    high, low = magnitude >> 24, magnitude & ((1 << 24) - 1)
-    upper = high * multiplier                          # < 2^54: magnitude * multiplier = upper * 2^24 + low * m
-    nudge = np.where(x >= 0, 1 << 30, (1 << 30) - 1)   # the truncating division's rounding, by sign
-    rest = ((upper & 127) << 24) + low * multiplier + nudge
-    high_mul = np.sign(x) * ((upper >> 7) + (rest >> 31))
-    return rounding_divide_by_pot(high_mul, np.maximum(-shift, 0))
+    if np.any(multiplier < 0) or np.any(shift > 30) or np.any(shift < -31):
+        raise QCompilerError("multiply_by_quantized_multiplier_single_rounding needs multipliers >= 0 and "
+                             "shifts in [-31, 30]")
+    total = 31 - shift                                  # in [1, 62]
+    upper = (x >> 24) * multiplier                      # x * m = upper * 2^24 + lower, |upper| < 2^54
+    lower = (x & ((1 << 24) - 1)) * multiplier + (np.int64(1) << (total - 1))
+    # floor((upper * 2^24 + lower) / 2^total): for total >= 24 it is floor((upper + lower // 2^24) / 2^(total-24));
+    # below (left shifts: small accumulators) upper * 2^(24 - total) is whole.
+    wide = (upper + (lower >> 24)) >> np.maximum(total - 24, 0)
+    narrow = (upper << np.maximum(24 - total, 0)) + (lower >> np.minimum(total, 24))
+    return np.where(total >= 24, wide, narrow)
 
 
 # ---------------------------------------------------------------------------------------------------------------

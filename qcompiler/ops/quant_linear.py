@@ -25,7 +25,7 @@ from qcompiler.ops.registry import op as register_op
 from qcompiler.quant_math import (
     activation_range, float32_scale, mean_multiplier, multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64, multiply_by_quantized_multiplier_smaller_than_one,
-    multiply_by_quantized_multiplier_wide,
+    multiply_by_quantized_multiplier_single_rounding,
     quantize_multiplier, quantize_multiplier_smaller_than_one, saturate, wrap_int32)
 from qcompiler.errors import QCompilerError
 from qcompiler.types import STORAGE_RANGES, QuantParams
@@ -130,11 +130,14 @@ class LinearQuantOp(QuantOp):
         return inferred
 
 
-def product_multiplier(op) -> tuple[int, int]:
-    """The quantized ``scale_0 * scale_1 / scale_out`` of a two-operand product (TFLite MUL, BATCH_MATMUL)."""
-    first, second = operand_type(op, 0).quant, operand_type(op, 1).quant
-    return quantize_multiplier(float32_scale(first.scale) * float32_scale(second.scale)
-                               / float32_scale(op.results[0].type.quant.scale))
+def product_multiplier(op, in_float32: bool = False) -> tuple[int, int]:
+    """The quantized ``scale_0 * scale_1 / scale_out`` of a two-operand product: in double (BATCH_MATMUL) or,
+    ``in_float32``, in float32 arithmetic as TFLite's MUL Prepare computes it (then widened)."""
+    scales = [np.float32(operand_type(op, 0).quant.scale), np.float32(operand_type(op, 1).quant.scale),
+              np.float32(op.results[0].type.quant.scale)]
+    if in_float32:
+        return quantize_multiplier(float(scales[0] * scales[1] / scales[2]))
+    return quantize_multiplier(float(scales[0]) * float(scales[1]) / float(scales[2]))
 
 
 class AccumulatingOp(LinearQuantOp):
@@ -232,8 +235,8 @@ class QFullyConnected(AccumulatingOp, FullyConnected):
         return 0
 
     def rescale(self, op) -> Rescale:
-        """LiteRT's int16x8 FULLY_CONNECTED keeps the int32 kernel's two roundings on its wide accumulator."""
-        return multiply_by_quantized_multiplier_wide if op.result.type.quant.storage == "i16" else rescale_int32
+        """LiteRT's int16x8 FULLY_CONNECTED rounds its int64 accumulator's exact product once."""
+        return multiply_by_quantized_multiplier_single_rounding if op.result.type.quant.storage == "i16" else rescale_int32
 
     def derive_attrs(self, op) -> dict[str, Any]:
         attrs = super().derive_attrs(op)
@@ -339,14 +342,15 @@ class QSub(QAddSub, Sub):
 @register_op("q.mul")
 class QMul(LinearQuantOp, Mul):
     """Quantized elementwise multiplication (TFLite MUL, int8 and int16): ``(a - zp_a)(b - zp_b)`` scaled by
-    ``scale_a * scale_b / scale_out``, plus the output zero point, clamped to the fused activation."""
+    ``scale_a * scale_b / scale_out`` (a float32 quotient, as TFLite computes it), plus the output zero point,
+    clamped to the fused activation."""
 
     attrs = {**Mul.attrs, **ACCUMULATOR_ATTRS}
     data_operands = (0, 1)
 
     def derive_attrs(self, op) -> dict[str, Any]:
         self.storage(op)
-        multiplier, shift = product_multiplier(op)
+        multiplier, shift = product_multiplier(op, in_float32=True)
         act_min, act_max = activation_range(op.attr("activation"), op.results[0].type.quant)
         return {"multiplier": multiplier, "shift": shift, "act_min": act_min, "act_max": act_max}
 
