@@ -100,7 +100,8 @@ def describe_tflite(data: bytes) -> str:
     for entry in model.metadata or []:
         raw = bytes(np.asarray(buffers[entry.buffer].data, dtype=np.uint8)) if entry.buffer < len(buffers) \
             and buffers[entry.buffer].data is not None else b""
-        shown = raw.rstrip(b"\0").decode("ascii", "replace") if raw.rstrip(b"\0").isascii() else f"{len(raw)} bytes"
+        text = raw.rstrip(b"\0")
+        shown = text.decode("ascii") if text and all(32 <= b < 127 for b in text) else f"{len(raw)} bytes"
         lines.append(f"metadata {_text(entry.name)}: {shown}")
     for signature in model.signatureDefs or []:
         inputs = ", ".join(f"{_text(m.name)}=t{m.tensorIndex}" for m in signature.inputs or [])

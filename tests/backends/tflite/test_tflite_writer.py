@@ -4,6 +4,8 @@ padding decisions, and one-line errors for what the backend cannot take."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
@@ -175,3 +177,15 @@ def test_describe_refuses_what_is_not_a_tflite_model():
 
 def test_two_layer_graph_runs():
     assert_litert_matches(two_layer_graph())
+
+
+def test_describe_reads_a_converter_made_model():
+    tflite_micro = pytest.importorskip("tflite_micro")
+    path = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} is missing")
+    text = describe_tflite(path.read_bytes())
+    assert "description 'MLIR Converted.'" in text
+    assert text.count(" FULLY_CONNECTED v1 ") == 3
+    assert "metadata CONVERSION_METADATA: " in text and "bytes" in text.split("CONVERSION_METADATA: ")[1].split("\n")[0]
+    assert all(line.startswith(("model:", "metadata ", "signature ", "subgraph ", "  ")) for line in text.splitlines())
