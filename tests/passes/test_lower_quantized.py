@@ -177,3 +177,17 @@ def test_lowered_int8_models_match_litert_reference_kernels(shared_models_dir, m
         ours = quant_math.quantize(run_one(graph, input=image[None])[0], output_params)
         theirs = next(iter(run_tflite(data, {"input": quant_math.quantize(image[None], input_params)}).values()))
         assert np.array_equal(ours.reshape(theirs.shape), theirs)
+
+
+def test_qdq_form_saved_as_text_lowers_like_the_direct_pipeline(shared_models_dir, tmp_path):
+    from qcompiler.text import save_graph
+
+    calib, _ = digits_split(shared_models_dir, "digits_mobilenet", "calib", 30)
+    model = shared_models_dir / "digits_mobilenet.onnx"
+    save_graph(quantize(model, "int8", {"input": calib}, lower=False), tmp_path / "qdq.qir")
+    from_text = quantize(tmp_path / "qdq.qir")  # already QDQ: only lowered, no calibration needed
+    direct = quantize(model, "int8", {"input": calib})
+    assert kinds(from_text) == kinds(direct)
+    x, _ = digits_split(shared_models_dir, "digits_mobilenet", "test", 3)
+    for image in x:
+        assert np.array_equal(run_one(from_text, input=image[None])[0], run_one(direct, input=image[None])[0])
