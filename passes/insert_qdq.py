@@ -96,8 +96,8 @@ def _weight_operands(op: Op, mode: str) -> list[int]:
 
 def _quantize_weights(graph: Graph, options: QdqOptions) -> bool:
     """Store the weights ``options.mode`` compresses as int8 (or f16) constants, each read through a
-    ``q.dequantize``; one compressed constant per float constant, shared by its readers."""
-    done: dict[int, Value] = {}
+    ``q.dequantize``; one compressed constant per float constant and axis, shared by its readers."""
+    done: dict[tuple[int, Optional[int]], Value] = {}
     changed = False
     for op in graph.ops:
         if not _is_core(op) or options.excludes(op):
@@ -107,19 +107,19 @@ def _quantize_weights(graph: Graph, options: QdqOptions) -> bool:
             value = op.operand(index)
             if value is None or not value.is_const or not is_float_tensor(value):
                 continue
-            dequantized = done.get(id(value))
+            per_channel = rule is not None and rule.weight == index and options.per_channel
+            axis = rule.axis if per_channel and options.mode != "float16" else None
+            dequantized = done.get((id(value), axis))
             if dequantized is None:
                 array = value.const_value
                 with graph.inserting_before(value.producer.next):
                     if options.mode == "float16":
                         stored = float16_const(graph, array, _name(value, "f16"), value.producer.loc)
                     else:
-                        axis = rule.axis if rule is not None and rule.weight == index and options.per_channel \
-                            else None
                         stored = quantized_const(graph, array, weight_params(array, axis), _name(value, "q"),
                                                  value.producer.loc)
                     dequantized = _dequantize(graph, stored, value.name, value.producer.loc)
-                done[id(value)] = dequantized
+                done[(id(value), axis)] = dequantized
             op.set_operand(index, dequantized)
             changed = True
     graph.erase_unused([op for op in graph.ops if op.kind == CONST])
