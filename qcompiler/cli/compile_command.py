@@ -14,7 +14,10 @@ from qcompiler.errors import QCompilerError, UsageError
 #: What ``--quantize`` accepts: no quantization, or a mode of ``qcompiler.quantize``.
 QUANTIZE_CHOICES = ("none", "float16", "dynamic", "weight-only", "int8", "int16x8")
 #: Targets ``--target`` accepts.
-TARGETS = ("tflite",)
+TARGETS = ("tflite", "mcu")
+#: Targets written by another backend's hook, ``"module:function"``; the function takes ``(args, graph)`` (the
+#: compiled, quantized graph), writes ``args.output`` and returns the one-line summary.
+TARGET_HOOKS = {"mcu": "qcompiler.backends.mcu.target:compile_target"}
 #: Passes the quantized modes run; a mode is unavailable until every one of them is registered.
 QUANTIZATION_PASSES = ("calibrate", "propagate-ranges", "insert-qdq", "lower-quantized")
 
@@ -59,10 +62,21 @@ def run(args: argparse.Namespace) -> int:
     if args.quantize != "none":
         require_quantization_passes(args.quantize)
         graph = quantize(graph, args.quantize, args.calibration)
+    if args.target in TARGET_HOOKS:
+        sys.stdout.write(run_target_hook(args, graph) + "\n")
+        return 0
     data = export_tflite(graph, io_type=args.io_type, hybrid=args.quantize != "weight-only")
     atomic_write_bytes(args.output, data)
     sys.stdout.write(summary_line(args.output, data) + "\n")
     return 0
+
+
+def run_target_hook(args: argparse.Namespace, graph) -> str:
+    """Hand the compiled graph to the backend that writes ``args.target``; return its summary line."""
+    import importlib
+
+    module, _, function = TARGET_HOOKS[args.target].partition(":")
+    return getattr(importlib.import_module(module), function)(args, graph)
 
 
 def require_quantization_passes(mode: str) -> None:
