@@ -159,7 +159,7 @@ def multiply_by_quantized_multiplier_int64(x: ArrayLike, multiplier: ArrayLike, 
 def multiply_by_quantized_multiplier_single_rounding(x: ArrayLike, multiplier: ArrayLike,
                                                      shift: ArrayLike) -> np.ndarray:
     """``floor((x * multiplier + 2^(30 - shift)) / 2^(31 - shift))``: one rounding (half up) of the exact
-    product, on int64 accumulators (|x| < 2^47); LiteRT's int16x8 FULLY_CONNECTED rescales so.
+    product, on int64 accumulators (|x| < 2^47); LiteRT's FULLY_CONNECTED rescales so (int8 and int16x8).
 
     The product (up to 2^78) is split at bit 24 of x so that every step stays inside int64.
     """

@@ -235,8 +235,8 @@ class QFullyConnected(AccumulatingOp, FullyConnected):
         return 0
 
     def rescale(self, op) -> Rescale:
-        """LiteRT's int16x8 FULLY_CONNECTED rounds its int64 accumulator's exact product once."""
-        return multiply_by_quantized_multiplier_single_rounding if op.result.type.quant.storage == "i16" else rescale_int32
+        """LiteRT's FULLY_CONNECTED (int8 and int16x8) rounds the exact product of its accumulator once."""
+        return multiply_by_quantized_multiplier_single_rounding
 
     def derive_attrs(self, op) -> dict[str, Any]:
         attrs = super().derive_attrs(op)
