@@ -5,7 +5,7 @@ Layers are named as ``insert-qdq``'s ``exclude`` names them: the user's node nam
 of a decomposed node shares it) or a result name. Float layers are ``insert-qdq`` exclusions. An int16
 layer is rewritten in QDQ form: its inputs are requantized to int16 (or read straight from an int16
 producer), its bias re-stored as int64 on the new input scale, and its result quantized to int16 and then
-requantized to int8 for readers that stay int8; ``lower-quantized`` turns that into TFLite's int16x8 kernels
+requantized to int8 for readers that stay int8 (graph outputs read the int16 result); ``lower-quantized`` turns that into TFLite's int16x8 kernels
 and QUANTIZE (requantize) ops between the precisions.
 
 The automatic mode measures the model with ``qcompiler.quant_report`` and lifts the layer with the lowest
@@ -179,7 +179,14 @@ def _lift_results(graph: Graph, op: Op) -> None:
         with graph.inserting_before(quantize8):
             stored = graph.create("q.quantize", [value], {}, [quantize8.result.type.with_quant(params)], op.loc,
                                   [_suffixed(value.name, "i16")]).result
-            quantize8.set_operand(0, _dequantize(graph, stored, op.loc))
+            wide = _dequantize(graph, stored, op.loc)
+            quantize8.set_operand(0, wide)
+        for reader in list(quantize8.result.users):  # graph outputs read the int16 value, not its int8 copy
+            if reader.kind == "q.dequantize" and all(use.op.kind == "return" for use in reader.result.uses):
+                reader.result.replace_all_uses_with(wide)
+                reader.erase()
+        if not quantize8.result.uses:
+            quantize8.erase()
 
 
 def _producer_layer(op: Op) -> Optional[Op]:
@@ -253,6 +260,21 @@ def lift_to_int16(graph: Graph, layers: Sequence[str]) -> list[Op]:
                              f"or has no integer kernel)")
     graph.erase_unused([op for op in graph.ops if op.kind == "const"])
     return lifted
+
+
+def output_layers(graph: Graph) -> list[str]:
+    """The layers (locs) that compute the graph's outputs, looking back through data movement: lifting them
+    to int16 keeps the outputs (logits, probabilities) off the coarse int8 grid, where near ties flip."""
+    from qcompiler.passes.quant_rules import PARAMS_PRESERVING
+
+    layers: list[str] = []
+    for value in graph.outputs:
+        producer = value.producer
+        while producer is not None and (producer.kind in PARAMS_PRESERVING or producer.kind.startswith("q.")):
+            producer = producer.operand(0).producer if producer.operand(0) is not None else None
+        if producer is not None and producer.loc is not None and producer.loc not in layers:
+            layers.append(producer.loc)
+    return layers
 
 
 # -- quantizing with a plan ----------------------------------------------------------------------------------

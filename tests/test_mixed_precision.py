@@ -9,7 +9,7 @@ import pytest
 from qcompiler.errors import QCompilerError
 from qcompiler.interpreter import run
 from qcompiler.mixed_precision import (PrecisionPlan, auto_mixed_precision, calibrated_graph, lift_to_int16,
-                                       quantize_mixed)
+                                       output_layers, quantize_mixed)
 from qcompiler.onnx_import import import_onnx
 from qcompiler.quant_report import build_report, sqnr_db
 from qcompiler.quantize import prepare, quantize
@@ -124,3 +124,22 @@ def test_automatic_mode_needs_a_target(cnn, digits):
         auto_mixed_precision(cnn, cnn_images(digits, "x_calib", 2))
     with pytest.raises(QCompilerError, match="needs the labels"):
         auto_mixed_precision(cnn, cnn_images(digits, "x_calib", 2), target_accuracy=0.9)
+
+
+def test_int16_output_layer_feeds_the_output_directly(shared_models_dir, digits):
+    mlp = prepare(import_onnx(shared_models_dir / "digits_mlp.onnx"))
+    assert output_layers(mlp) == ["/l3/Gemm"]
+    calibrated = calibrated_graph(mlp, {"input": digits["x_calib"][:, None].astype(np.float32)})
+    int8, lifted = (quantize_mixed(calibrated, PrecisionPlan(int16_layers=tuple(layers)))
+                    for layers in ((), output_layers(mlp)))
+    last = lifted.outputs[0].producer
+    assert last.kind == "q.dequantize" and last.operand(0).type.element == "i16"
+    assert last.operand(0).producer.kind == "q.fully_connected"
+    held_out = digits["x_train"][:100, None].astype(np.float32)
+    reference = np.stack([run(mlp, {"input": x[None]})["logits"] for x in held_out])
+
+    def sqnr(graph) -> float:
+        return sqnr_db(reference, np.stack([run(graph, {"input": x[None]})["logits"] for x in held_out]))
+
+    print(f"digits_mlp int8 {sqnr(int8):.2f} dB, int16 output layer {sqnr(lifted):.2f} dB")
+    assert sqnr(lifted) > sqnr(int8) + 2.0
