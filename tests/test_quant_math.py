@@ -11,8 +11,8 @@ import pytest
 from qcompiler.errors import QCompilerError
 from qcompiler.quant_math import (
     INT32_MAX, INT32_MIN, activation_range, choose_per_axis_params, choose_quant_params, conv_output_multipliers,
-    dequantize, multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64,
-    multiply_by_quantized_multiplier_smaller_than_one, quantize, quantize_multiplier,
+    dequantize, mean_multiplier, multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64,
+    multiply_by_quantized_multiplier_single_rounding, multiply_by_quantized_multiplier_smaller_than_one, quantize, quantize_multiplier,
     quantize_multiplier_smaller_than_one, round_half_away, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul, wrap_int32,
 )
@@ -149,6 +149,36 @@ def test_smaller_than_one_variant():
 ])
 def test_multiply_by_quantized_multiplier_int64(x, multiplier, shift, expected):
     assert int(multiply_by_quantized_multiplier_int64(x, multiplier, shift)) == expected
+
+
+@pytest.mark.parametrize("x, multiplier, shift, expected", [
+    (3, 2**30, 0, 2),                # 1.5 -> 2: one rounding, ties up
+    (-3, 2**30, 0, -1),              # -1.5 -> -1
+    (-101, 1288490189, -1, -30),     # -30.3 -> -30 (the double-rounding version gives -31)
+    (2**40, 2**30, -20, 2**19),
+    (5, 3 * 2**29, 3, 30),           # 5 * 0.75 * 8, a left shift
+])
+def test_multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift, expected):
+    assert int(multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift)) == expected
+
+
+def test_single_rounding_is_exact_on_wide_accumulators():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.integers(-(2**47), 2**47, size=500), [-(2**47), 2**47 - 1, 0, -1, 1]])
+    for multiplier, shift in ((2**31 - 1, -31), (1288490189, -1), (1759218432, -14), (3 * 2**29, 5)):
+        values = x >> 12 if shift > 0 else x
+        got = multiply_by_quantized_multiplier_single_rounding(values, multiplier, shift)
+        expected = [(int(v) * multiplier + (1 << (30 - shift))) >> (31 - shift) for v in values]
+        assert got.tolist() == expected
+
+
+def test_mean_multiplier_folds_the_count():
+    # floor(log2(49)) = 5: (2^30 << 5) // 49, shift - 5.
+    assert mean_multiplier(2**30, -3, 49) == ((2**35) // 49, -8)
+    # The extra shift is clamped to 31 + shift.
+    assert mean_multiplier(2**30, -29, 1024) == ((2**32) // 1024, -31)
+    with pytest.raises(QCompilerError):
+        mean_multiplier(2**30, 0, 0)
 
 
 def test_round_half_away():

@@ -10,10 +10,11 @@ bias) are supported where TFLite's reference kernels have them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Optional, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
 
 import numpy as np
 
+from qcompiler.errors import QCompilerError, VerificationError
 from qcompiler.ops.core_common import fail, operand_type
 from qcompiler.ops.core_elementwise import Add, Mul, Sub
 from qcompiler.ops.core_image import (
@@ -27,8 +28,7 @@ from qcompiler.quant_math import (
     multiply_by_quantized_multiplier_int64, multiply_by_quantized_multiplier_smaller_than_one,
     multiply_by_quantized_multiplier_single_rounding,
     quantize_multiplier, quantize_multiplier_smaller_than_one, saturate, wrap_int32)
-from qcompiler.errors import QCompilerError
-from qcompiler.types import STORAGE_RANGES, QuantParams
+from qcompiler.types import STORAGE_RANGES, QuantParams, TensorType
 
 #: Activation storage types of the linear ops: int8, and int16 (symmetric) for the int16x8 mode.
 ACTIVATION_STORAGES = ("i8", "i16")
@@ -55,7 +55,7 @@ def _scales(params: QuantParams) -> list[float]:
     return [float32_scale(s) for s in params.scales]
 
 
-def _derive_error(op, error: QCompilerError):
+def _derive_error(op, error: QCompilerError) -> VerificationError:
     """An error of the multiplier derivation, reported on ``op``."""
     return fail(op, error.message)
 
@@ -124,7 +124,7 @@ class LinearQuantOp(QuantOp):
         indices = tuple(range(len(op.operands))) if self.data_operands is None else self.data_operands
         return activation_storage(op, indices)
 
-    def infer(self, op):
+    def infer(self, op) -> TensorType:
         inferred = super().infer(op)
         self.storage(op)
         return inferred
@@ -152,7 +152,7 @@ class AccumulatingOp(LinearQuantOp):
         """Number of output channels."""
         return int(operand_type(op, 1).shape[self.weight_axis(op)])
 
-    def infer(self, op):
+    def infer(self, op) -> TensorType:
         inferred = super().infer(op)
         weight_scales(op, 1, self.weight_axis(op), self.out_channels(op))
         check_bias(op, 2, self.storage(op))
@@ -367,7 +367,7 @@ class QPool(LinearQuantOp):
     """Quantized pooling: TFLite requires the output's parameters to equal the input's; the fused
     activation clamps in the integer domain."""
 
-    def infer(self, op):
+    def infer(self, op) -> TensorType:
         inferred = super().infer(op)
         if operand_type(op, 0).quant != op.results[0].type.quant:
             raise fail(op, "result must keep the input's quantization parameters")
@@ -378,7 +378,7 @@ class QPool(LinearQuantOp):
         act_min, act_max = activation_range(op.attr("activation"), op.results[0].type.quant)
         return {"act_min": act_min, "act_max": act_max}
 
-    def windows(self, op, x: np.ndarray, pad_value: int):
+    def windows(self, op, x: np.ndarray, pad_value: int) -> tuple[np.ndarray, Iterator]:
         """The kernel taps over the NHWC int64 image (padded with ``pad_value``)."""
         image = to_nhwc(np.asarray(x, dtype=np.int64), op.attr("layout"))
         return image, window_taps(image, op.attr("kernel"), op.attr("strides"), (1, 1), op.attr("padding"),

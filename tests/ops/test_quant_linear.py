@@ -18,8 +18,6 @@ from qcompiler.quant_math import float32_scale
 from qcompiler.types import QuantParams, TensorType
 from qcompiler.verifier import verify
 
-tflite = pytest.importorskip("qcompiler.backends.tflite")
-from qcompiler.backends.tflite.runtime import run_tflite  # noqa: E402
 
 SEEDS = range(8)
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
@@ -95,11 +93,19 @@ def window(rng: np.random.Generator, height: int, width: int, kernel: Sequence[i
     return [0, 0, 0, 0], out_h, out_w
 
 
+def run_in_litert(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Export ``graph`` to .tflite and run it in LiteRT's reference kernels (BUILTIN_REF)."""
+    tflite = pytest.importorskip("qcompiler.backends.tflite")
+    from qcompiler.backends.tflite.runtime import run_tflite
+
+    return run_tflite(tflite.export_tflite(graph), feeds)
+
+
 def assert_matches_litert(graph: Graph, feeds: dict[str, np.ndarray]) -> None:
     """Export ``graph`` and check LiteRT's reference kernels give exactly our interpreter's outputs."""
     verify(graph)
     expected = run(graph, feeds)
-    got = run_tflite(tflite.export_tflite(graph), feeds)
+    got = run_in_litert(graph, feeds)
     for name, want in expected.items():
         assert got[name].dtype == want.dtype and got[name].shape == want.shape, name
         np.testing.assert_array_equal(got[name], want, err_msg=name)
@@ -417,7 +423,7 @@ def test_concat_equals_litert_requantize_then_concatenate(seed):
         parts.append(value if params == out else q_op(reference, "q.requantize", [value], {}, shape, out).result)
     reference.set_outputs([reference.create("core.concat", parts, {"axis": 1}).result], ["y"])
     verify(ours)
-    np.testing.assert_array_equal(run(ours, feeds)["y"], run_tflite(tflite.export_tflite(reference), feeds)["y"])
+    np.testing.assert_array_equal(run(ours, feeds)["y"], run_in_litert(reference, feeds)["y"])
 
 
 @pytest.mark.parametrize("storage", ["i8", "i16"])
