@@ -127,3 +127,35 @@ def test_runs_as_a_pass(tmp_path):
         PassManager(parse_pipeline("bias-correction"), verify_each=True).run(fc_graph(weight, None))
     with pytest.raises(QCompilerError, match="no input of that name"):
         bias_correction(fc_graph(weight, None), {"images": np.ones((2, 1, 4), np.float32)})
+
+
+@pytest.mark.parametrize("kind, weight_shape", [("core.depthwise_conv2d", (1, 3, 3, 4)),
+                                                ("core.conv2d", (4, 3, 3, 4))])
+def test_conv_shift_is_the_mean_output_change(kind, weight_shape):
+    """With padding the mean input differs per position; the shift must still equal the mean change of the
+    layer's output when its weights are int8-rounded (measured by running both versions)."""
+    rng = np.random.default_rng(5)
+    graph = Graph()
+    x = graph.add_input("x", TensorType((1, 6, 6, 4), "f32"))
+    weight = rng.standard_normal(weight_shape).astype(np.float32)
+    bias = rng.standard_normal(4).astype(np.float32)
+    y = graph.create(kind, [x, graph.const(weight, "w"), graph.const(bias, "b")],
+                     {"padding": [1, 1, 1, 1], "layout": "NHWC"}, loc="conv", result_names=["y"]).result
+    graph.set_outputs([y], ["y"])
+    samples = (rng.random((30, 1, 6, 6, 4)) + np.linspace(0, 2, 4)).astype(np.float32)
+    rounded = graph.clone()
+    axis = 3 if kind == "core.depthwise_conv2d" else 0
+    moved = np.moveaxis(weight, axis, 0)
+    rounded_weight = np.moveaxis(int8_weights(moved, per_channel=True), 0, axis).astype(np.float32)
+    rounded.ops_of_kind(kind)[0].operand(1).producer.attrs["value"] = rounded_weight
+
+    def mean_output(g: Graph) -> np.ndarray:
+        return np.mean([run(g, {"x": s})["y"] for s in samples], axis=(0, 1, 2, 3))
+
+    float_mean = mean_output(graph)
+    expected = mean_output(rounded) - float_mean
+    shifts = bias_correction(graph, {"x": samples})
+    assert shifts["conv"] == pytest.approx(expected, rel=1e-3, abs=2e-5)  # float32 runs: ~1e-6 cancellation
+    # rounded weights with the corrected bias keep the float mean output
+    graph.ops_of_kind(kind)[0].operand(1).producer.attrs["value"] = rounded_weight
+    assert np.abs(mean_output(graph) - float_mean).max() < 2e-5 < np.abs(expected).max()
