@@ -54,7 +54,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 0
     significand, shift = math.frexp(real)
-    fixed = int(round_half_away(np.float64(significand * 2.0**31)))
+    fixed = math.floor(significand * 2.0**31 + 0.5)  # round half away from zero; exact in double below 2^31
     if fixed == 2**31:
         fixed //= 2
         shift += 1

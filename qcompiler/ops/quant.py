@@ -75,7 +75,11 @@ class QuantOp(OpDef):
         return {}
 
     def integer_attrs(self, op) -> dict[str, Any]:
-        """The op's integer attributes: the stored ones where present, the derived ones otherwise."""
+        """The op's integer attributes: the stored ones where present, the derived ones otherwise (integer
+        attributes are the ones declared with the default None)."""
+        names = [name for name, default in self.attrs.items() if default is None]
+        if names and all(name in op.attrs for name in names):
+            return {name: _plain(op.attrs[name]) for name in names}
         derived = self.derive_attrs(op)
         return {name: _plain(op.attrs[name]) if name in op.attrs else value for name, value in derived.items()}
 
