@@ -1,9 +1,10 @@
 """Lowering a core/q graph to a TFLite program: one tensor per IR value, one or more TFLite operators per op.
 
 Each op kind has a lowering rule (registered with ``@lowering``) that emits TFLite operators and their options
-through a ``LoweringContext``. The rules for core ops live in ``lower_core`` and those of the q dialect in
-``lower_quant``; this module holds the context, the registry and the driver. Ops with no rule are collected
-and reported together, each with its location.
+through a ``LoweringContext``. The rules live by op family in ``lower_image``, ``lower_nn``,
+``lower_elementwise`` and ``lower_shape`` (a q compute op shares its core counterpart's rule: the same
+operator on quantized tensors) and ``lower_quant`` (quantize/dequantize); this module holds the context, the
+registry and the driver. Ops with no rule are collected and reported together, each with its location.
 """
 
 from __future__ import annotations
@@ -173,4 +174,5 @@ def name_outputs(program: TflProgram) -> None:
 
 
 def _load_rules() -> None:
-    from qcompiler.backends.tflite import lower_core, lower_quant  # noqa: F401  (registers the rules)
+    from qcompiler.backends.tflite import (  # noqa: F401  (registers the rules)
+        lower_elementwise, lower_image, lower_nn, lower_quant, lower_shape)

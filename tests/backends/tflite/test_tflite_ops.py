@@ -19,14 +19,17 @@ def weights(*shape: int) -> np.ndarray:
 
 
 def unary(kind, **attrs):
+    """A graph body applying ``kind`` to the first input."""
     return lambda g, x: [g.create(kind, [x[0]], attrs).result]
 
 
 def binary(kind, **attrs):
+    """A graph body applying ``kind`` to the first two inputs."""
     return lambda g, x: [g.create(kind, [x[0], x[1]], attrs).result]
 
 
 def conv(kind, weight_shape, **attrs):
+    """A graph body convolving the first input with random weights of ``weight_shape`` and a random bias."""
     def body(g, x):
         w = g.const(weights(*weight_shape), "w")
         b = g.const(weights(weight_shape[0] if kind == "core.conv2d" else weight_shape[3]), "b")

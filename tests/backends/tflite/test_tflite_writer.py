@@ -11,7 +11,7 @@ import pytest
 from ai_edge_litert import schema_py_generated as schema
 
 from qcompiler.backends.tflite import describe_tflite, export_tflite
-from qcompiler.backends.tflite.lower_core import same_padding, tflite_padding
+from qcompiler.backends.tflite.lower_image import same_padding, tflite_padding
 from qcompiler.errors import QCompilerError, UnsupportedOpError
 from qcompiler.ir import Graph
 from qcompiler.types import QuantParams, TensorType
