@@ -31,6 +31,11 @@ from qcompiler.quantize import ModelSource, load, prepare, run_passes
 from qcompiler.types import QuantParams
 from qcompiler.value_ranges import get_range
 
+from qcompiler.passes.calibrate import calibrate
+from qcompiler.passes.lower_quantized import quantized_source, sole_quantize
+from qcompiler.passes.qdq_params import activation_params, bias_params, quantized_const
+from qcompiler.passes.quant_rules import FIXED_OUTPUT, PARAMS_PRESERVING, data_operands, weight_rule
+
 Lift = Literal["int16", "float"]
 
 
@@ -58,23 +63,8 @@ def _named(op: Op, names: frozenset[str]) -> bool:
     return (op.loc is not None and op.loc in names) or any(v.name in names for v in op.results if v.name)
 
 
-def _dequantized_source(value: Optional[Value]) -> Optional[Value]:
-    """The quantized value that ``value = q.dequantize(source)`` reads, or None."""
-    if value is None or value.producer is None or value.producer.kind != "q.dequantize":
-        return None
-    return value.producer.operand(0)
-
-
-def _sole_quantize(value: Value) -> Optional[Op]:
-    if len(value.uses) == 1 and value.uses[0].op.kind == "q.quantize":
-        return value.uses[0].op
-    return None
-
-
 def activation_operands(op: Op) -> list[int]:
     """The indices of ``op``'s operands that carry activations (data operands other than weight and bias)."""
-    from qcompiler.passes.quant_rules import data_operands, weight_rule
-
     rule = weight_rule(op)
     skip = () if rule is None else (rule.weight, rule.bias)
     return [i for i in data_operands(op) if i not in skip and op.operand(i) is not None]
@@ -82,23 +72,19 @@ def activation_operands(op: Op) -> list[int]:
 
 def _int8_layer(op: Op) -> bool:
     """Whether ``op`` is a float core op in int8 QDQ form: int8 data in through dequantize, int8 out."""
-    from qcompiler.passes.quant_rules import weight_rule
-
     if not op.kind.startswith("core."):
         return False
     rule = weight_rule(op)
-    if rule is not None and _dequantized_source(op.operand(rule.weight)) is None:
+    if rule is not None and quantized_source(op.operand(rule.weight)) is None:
         return False  # a float layer between int8 ones
-    sources = [_dequantized_source(op.operand(i)) for i in activation_operands(op)]
-    quantizes = [_sole_quantize(v) for v in op.results]
+    sources = [quantized_source(op.operand(i)) for i in activation_operands(op)]
+    quantizes = [sole_quantize(v) for v in op.results]
     return (bool(sources) and all(s is not None and s.type.element in ("i8", "i16") for s in sources)
             and all(q is not None and q.result.type.element == "i8" for q in quantizes))
 
 
 def _params_over(params: QuantParams, storage: str) -> QuantParams:
     """Activation parameters in ``storage`` covering the real range ``params`` can represent."""
-    from qcompiler.passes.qdq_params import activation_params
-
     low = params.scale * (params.qmin - params.zero_point)
     high = params.scale * (params.qmax - params.zero_point)
     return activation_params((low, high), storage)
@@ -107,16 +93,14 @@ def _params_over(params: QuantParams, storage: str) -> QuantParams:
 def _int16_source(graph: Graph, op: Op, index: int) -> Value:
     """An int16 dequantized version of ``op``'s operand ``index``: the int16 value an int16 producer wrote
     (when the int8 value is its requantization), else the int8 value requantized to int16."""
-    from qcompiler.passes.qdq_params import quantized_const
-
     dequantized = op.operand(index)
-    source = _dequantized_source(dequantized)
+    source = quantized_source(dequantized)
     assert source is not None
     if source.type.element == "i16":
         return dequantized
     producer = source.producer
     if producer is not None and producer.kind == "q.quantize":
-        inner = _dequantized_source(producer.operand(0))
+        inner = quantized_source(producer.operand(0))
         if inner is not None and inner.type.element == "i16":
             return producer.operand(0)
     params = _params_over(source.type.quant, "i16")
@@ -141,15 +125,12 @@ def _suffixed(name: Optional[str], suffix: str) -> Optional[str]:
 
 def _lift_bias(graph: Graph, op: Op) -> None:
     """Re-store ``op``'s int32 bias as int64 on its (new, int16) input scale times the weight scales."""
-    from qcompiler.passes.qdq_params import bias_params, quantized_const
-    from qcompiler.passes.quant_rules import weight_rule
-
     rule = weight_rule(op)
     if rule is None or rule.bias is None or op.operand(rule.bias) is None:
         return
-    bias = _dequantized_source(op.operand(rule.bias))
-    weight = _dequantized_source(op.operand(rule.weight))
-    source = _dequantized_source(op.operand(0))
+    bias = quantized_source(op.operand(rule.bias))
+    weight = quantized_source(op.operand(rule.weight))
+    source = quantized_source(op.operand(0))
     if bias is None or weight is None or source is None or not bias.is_const:
         raise QCompilerError("int16 layer: its weight and bias must be quantized constants", op.loc)
     real = quant_math.dequantize(bias.const_value, bias.type.quant)
@@ -161,17 +142,14 @@ def _lift_bias(graph: Graph, op: Op) -> None:
 
 def _lift_results(graph: Graph, op: Op) -> None:
     """Quantize ``op``'s results to int16, then requantize them to the int8 parameters readers had."""
-    from qcompiler.passes.qdq_params import activation_params
-    from qcompiler.passes.quant_rules import FIXED_OUTPUT, PARAMS_PRESERVING
-
     for value in op.results:
-        quantize8 = _sole_quantize(value)
+        quantize8 = sole_quantize(value)
         assert quantize8 is not None
         fixed = FIXED_OUTPUT.get(op.kind, {}).get("i16")
         if fixed is not None:
             params = QuantParams.per_tensor("i16", fixed[0], fixed[1])
         elif op.kind in PARAMS_PRESERVING:
-            params = _dequantized_source(op.operand(0)).type.quant
+            params = quantized_source(op.operand(0)).type.quant
         else:
             value_range = get_range(graph, value)
             params = activation_params(value_range, "i16") if value_range is not None \
@@ -191,7 +169,7 @@ def _lift_results(graph: Graph, op: Op) -> None:
 
 def _producer_layer(op: Op) -> Optional[Op]:
     """The float op whose quantized result ``op``'s first operand dequantizes (QDQ form), or None."""
-    source = _dequantized_source(op.operand(0))
+    source = quantized_source(op.operand(0))
     if source is None or source.producer is None or source.producer.kind != "q.quantize":
         return None
     return source.producer.operand(0).producer
@@ -202,7 +180,7 @@ def _reader_layers(op: Op) -> Optional[list[Op]]:
     read otherwise (a graph output, a float op reading the float value)."""
     readers: list[Op] = []
     for value in op.results:
-        quantize = _sole_quantize(value)
+        quantize = sole_quantize(value)
         if quantize is None:
             return None
         for use in quantize.result.uses:
@@ -215,8 +193,6 @@ def _reader_layers(op: Op) -> Optional[list[Op]]:
 def _with_data_movement(graph: Graph, chosen: list[Op]) -> list[Op]:
     """``chosen`` plus the int8 data-movement ops (reshape, pooling, ...) whose producer and readers are all
     chosen: int16 flows through them instead of being requantized to int8 and back."""
-    from qcompiler.passes.quant_rules import PARAMS_PRESERVING
-
     members = {id(op) for op in chosen}
     grown = True
     while grown:
@@ -265,8 +241,6 @@ def lift_to_int16(graph: Graph, layers: Sequence[str]) -> list[Op]:
 def output_layers(graph: Graph) -> list[str]:
     """The layers (locs) that compute the graph's outputs, looking back through data movement: lifting them
     to int16 keeps the outputs (logits, probabilities) off the coarse int8 grid, where near ties flip."""
-    from qcompiler.passes.quant_rules import PARAMS_PRESERVING
-
     layers: list[str] = []
     for value in graph.outputs:
         producer = value.producer
@@ -282,8 +256,6 @@ def calibrated_graph(model: ModelSource, calibration: CalibrationSource, *, meth
                      verify: bool = True, **calibration_options) -> Graph:
     """A prepared copy of ``model`` with calibrated ranges recorded, ready for ``quantize_mixed`` (calibrate
     once, then try as many plans as needed)."""
-    from qcompiler.passes.calibrate import calibrate
-
     graph = prepare(load(model), verify)
     calibrate(graph, calibration, method, **calibration_options)
     return graph
@@ -382,8 +354,6 @@ def auto_mixed_precision(model: ModelSource, calibration: CalibrationSource, *,
 def _worst_liftable(report: QuantReport, graph: Graph, plan: PrecisionPlan, lift: Lift) -> Optional[str]:
     """The layer (loc) with the lowest finite layer SQNR that is not lifted yet and can be: a compute layer
     (data movement adds no error) still running int8."""
-    from qcompiler.passes.quant_rules import PARAMS_PRESERVING
-
     for row in report.worst_layers(len(report.tensors)):
         if row.layer is None or row.layer in plan.layers or not math.isfinite(row.layer_sqnr_db or math.inf):
             continue
