@@ -369,10 +369,13 @@ class _Measurement:
 
 
 def build_report(reference: Graph, quantized: Graph, samples: CalibrationSource, *,
-                 max_samples: Optional[int] = None) -> QuantReport:
+                 max_samples: Optional[int] = None, include_float: bool = False) -> QuantReport:
     """Measure ``quantized`` against ``reference`` (the float graph it was made from, in the same layout:
     for example the prepared graph before ``calibrate``) on ``samples`` (a samples file or folder, a
-    mapping of arrays, or an iterable of feed dicts), at most ``max_samples`` of them."""
+    mapping of arrays, or an iterable of feed dicts), at most ``max_samples`` of them.
+
+    Rows list the quantized tensors; ``include_float`` lists the float tensors of the quantized graph too
+    (layers kept float, or a whole float graph compared with another)."""
     if len(reference.outputs) != len(quantized.outputs):
         raise QCompilerError(f"the float graph has {len(reference.outputs)} output(s) but the quantized graph has "
                              f"{len(quantized.outputs)}: they are not the same model")
@@ -398,6 +401,8 @@ def build_report(reference: Graph, quantized: Graph, samples: CalibrationSource,
             meter.add(match.reference.const_value, real_array(value, value.const_value))
             layer_sqnr, index = None, -1
             layer = ", ".join(sorted({use.op.loc for use in _readers(value) if use.op.loc})) or producer.loc
+        elif value.type.quant is None and not include_float:
+            continue
         else:
             meter = measurement.cumulative[id(value)]
             layer_sqnr, index = measurement.isolated[id(value)].sqnr_db, activation_index

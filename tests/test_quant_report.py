@@ -63,7 +63,7 @@ def test_meter_pools_power_over_arrays():
 
 # -- float against float -------------------------------------------------------------------------------------
 def test_identical_graphs_are_exact(cnn, digits):
-    report = build_report(cnn, cnn.clone(), {"input": digits_images(digits, "x_calib", 4)})
+    report = build_report(cnn, cnn.clone(), {"input": digits_images(digits, "x_calib", 4)}, include_float=True)
     assert report.samples == 4
     assert report.activations and all(r.sqnr_db == math.inf and r.layer_sqnr_db == math.inf
                                        for r in report.activations)
@@ -79,7 +79,7 @@ def test_a_perturbed_layer_is_isolated_and_ranked_worst(cnn, digits):
     weight = second.attrs["value"]
     second.attrs["value"] = (weight + 0.05 * np.abs(weight).max() * rng.standard_normal(weight.shape)).astype(
         np.float32)
-    report = build_report(cnn, perturbed, {"input": images})
+    report = build_report(cnn, perturbed, {"input": images}, include_float=True)
     rows = {r.layer: r for r in report.activations}
     second_loc = perturbed.ops_of_kind("core.conv2d")[1].loc
     assert math.isfinite(rows[second_loc].layer_sqnr_db)
@@ -101,7 +101,7 @@ def test_a_perturbed_layer_is_isolated_and_ranked_worst(cnn, digits):
 
 def test_max_samples_and_errors(cnn, digits):
     report = build_report(cnn, cnn.clone(), {"input": digits_images(digits, "x_calib", 6)}, max_samples=2)
-    assert report.samples == 2
+    assert report.samples == 2 and report.tensors == []  # a float graph has no quantized tensor
     other = cnn.clone()
     other.set_outputs(list(other.outputs) * 2, ["a", "b"])
     with pytest.raises(QCompilerError, match="output"):
@@ -170,7 +170,7 @@ def test_write_report_files(cnn, digits, tmp_path):
     perturbed = cnn.clone()
     first = conv_weights(perturbed)[0]
     first.attrs["value"] = (first.attrs["value"] * 1.02).astype(np.float32)
-    report = build_report(cnn, perturbed, {"input": digits_images(digits, "x_calib", 3)})
+    report = build_report(cnn, perturbed, {"input": digits_images(digits, "x_calib", 3)}, include_float=True)
     files = write_report(report, tmp_path / "report")
     data = json.loads(files.json.read_text())
     assert data["samples"] == 3 and data["worst_layers"] == [report.worst_layers()[0].name]
