@@ -17,7 +17,7 @@ import numpy as np
 NO_READ = np.iinfo(np.int64).max // 4
 
 
-def safe_distance(first_reads: np.ndarray, output_itemsize: int, input_itemsize: int, input_count: int) -> int:
+def safe_distance(first_reads: np.ndarray, output_itemsize: int, input_itemsize: int) -> int:
     """The smallest ``d >= 0`` such that the output may start ``d`` bytes below the input.
 
     ``first_reads[o]`` is the lowest input element index output element ``o`` reads (``NO_READ`` if none).
@@ -28,8 +28,7 @@ def safe_distance(first_reads: np.ndarray, output_itemsize: int, input_itemsize:
     if reads.size == 0:
         return 0
     later = np.minimum.accumulate(reads[::-1])[::-1]       # min over o' >= o
-    later = np.append(later[1:], input_count)              # min over o' > o
-    later = np.minimum(later, input_count)
+    later = np.append(later[1:], NO_READ)                  # min over o' > o (none after the last)
     needed = (np.arange(1, reads.size + 1, dtype=np.int64) * output_itemsize) - later * input_itemsize
     return int(max(0, needed.max()))
 

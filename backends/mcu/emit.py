@@ -151,8 +151,7 @@ class Placement:
             if id(source) not in self.keys or id(result) not in self.keys:
                 continue
             distance = overlap.safe_distance(step.first_reads, ITEMSIZES[result.type.element],
-                                             ITEMSIZES[source.type.element],
-                                             _nbytes(source) // ITEMSIZES[source.type.element])
+                                             ITEMSIZES[source.type.element])
             candidates.append(InPlace(self.keys[id(source)], self.keys[id(result)], index, distance))
         self.plan = plan_arena(sizes, intervals, candidates, ALIGNMENT)
         for value_id, key in self.keys.items():
