@@ -60,7 +60,7 @@ def gemm_accumulator_start(filter_: np.ndarray, bias: np.ndarray | None, input_o
     return pad_lanes(((start + 2**31) % 2**32 - 2**31).astype(np.int32))
 
 
-def depthwise_filter(filter_: np.ndarray, input_offset: int) -> tuple[np.ndarray, np.ndarray]:
+def depthwise_filter(filter_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A ``[taps, channels]`` int8 depthwise filter widened to int16 ``[tiles, taps, 64]`` in ``vmpy``'s lane
     order (even channels of a 64-channel tile in the even halfwords), and the ``[tiles, 2, 32]`` int32 lane
     order of the accumulators (even channels, then odd), for packing per-channel constants."""

@@ -26,7 +26,7 @@ typedef struct {
     int32_t right_shift[QC_VECTOR_WORDS];
     int32_t mask[QC_VECTOR_WORDS];
     int32_t half[QC_VECTOR_WORDS];
-} qc_hvx_requant_t;
+} __attribute__((aligned(QC_VECTOR_BYTES))) qc_hvx_requant_t;
 
 #if QC_HVX
 #include <hexagon_types.h>
@@ -66,12 +66,37 @@ static inline HVX_Vector qc_hvx_narrow_words(HVX_Vector words)
     return Q6_Vb_vpacke_VhVh(halves, halves);
 }
 
+/* clamp(x + offset, lo, hi) per lane. */
+static inline HVX_Vector qc_hvx_offset_clamp(HVX_Vector x, int32_t offset, int32_t lo, int32_t hi)
+{
+    const HVX_Vector y = Q6_Vw_vadd_VwVw(x, Q6_V_vsplat_R(offset));
+    return Q6_Vw_vmin_VwVw(Q6_Vw_vmax_VwVw(y, Q6_V_vsplat_R(lo)), Q6_V_vsplat_R(hi));
+}
+
 /* Offset, clamp and narrow: bytes 0..31 hold clamp(x + offset, lo, hi). */
 static inline HVX_Vector qc_hvx_offset_clamp_narrow(HVX_Vector x, int32_t offset, int32_t lo, int32_t hi)
 {
-    HVX_Vector y = Q6_Vw_vadd_VwVw(x, Q6_V_vsplat_R(offset));
-    y = Q6_Vw_vmin_VwVw(Q6_Vw_vmax_VwVw(y, Q6_V_vsplat_R(lo)), Q6_V_vsplat_R(hi));
-    return qc_hvx_narrow_words(y);
+    return qc_hvx_narrow_words(qc_hvx_offset_clamp(x, offset, lo, hi));
+}
+
+/* The 128 bytes of v widened to int32, in order: words[k] holds bytes 32k..32k+31. */
+static inline void qc_hvx_widen_bytes(HVX_Vector v, HVX_Vector words[4])
+{
+    const HVX_VectorPair halves = Q6_Wh_vunpack_Vb(v);
+    const HVX_VectorPair low = Q6_Ww_vunpack_Vh(Q6_V_lo_W(halves));
+    const HVX_VectorPair high = Q6_Ww_vunpack_Vh(Q6_V_hi_W(halves));
+    words[0] = Q6_V_lo_W(low);
+    words[1] = Q6_V_hi_W(low);
+    words[2] = Q6_V_lo_W(high);
+    words[3] = Q6_V_hi_W(high);
+}
+
+/* The inverse of qc_hvx_widen_bytes for words already in [-128, 127]. */
+static inline HVX_Vector qc_hvx_narrow_to_bytes(const HVX_Vector words[4])
+{
+    const HVX_Vector low = Q6_Vh_vpacke_VwVw(words[1], words[0]);
+    const HVX_Vector high = Q6_Vh_vpacke_VwVw(words[3], words[2]);
+    return Q6_Vb_vpacke_VhVh(high, low);
 }
 
 /* Bytes [0, n) of the 128 at p (n in [1, 128]), any alignment; reads only the aligned blocks holding them. */

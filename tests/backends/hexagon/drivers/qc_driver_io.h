@@ -1,5 +1,5 @@
 /* Reading and writing the test drivers' binary streams: little-endian int32 scalars and raw arrays, into
- * 128-byte aligned static storage. A driver that meets short input exits with code 3. */
+ * 128-byte aligned static storage. A driver that meets short input stops with a trap. */
 #ifndef QC_DRIVER_IO_H
 #define QC_DRIVER_IO_H
 
@@ -29,6 +29,33 @@ static inline void qc_driver_put(const void *buffer, long n)
     if (qc_write_all(buffer, n) != 0) {
         __builtin_trap();
     }
+}
+
+/* Reads an int32 byte count and that many bytes into fresh 128-byte aligned storage (NULL for count 0); the
+ * count goes to *bytes when bytes is not NULL. */
+static inline void *qc_driver_array_sized(long *bytes)
+{
+    static unsigned char pool[1 << 21] QC_DRIVER_ALIGNED;
+    static long used = 0;
+    const long n = qc_driver_i32();
+    void *at = pool + used;
+    if (bytes != 0) {
+        *bytes = n;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    if (n < 0 || used + n > (long)sizeof pool) {
+        __builtin_trap();
+    }
+    qc_driver_bytes(at, n);
+    used += (n + 127) & ~127L;
+    return at;
+}
+
+static inline void *qc_driver_array(void)
+{
+    return qc_driver_array_sized(0);
 }
 
 #endif
