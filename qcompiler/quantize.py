@@ -40,8 +40,9 @@ def is_prequantized(graph: Graph) -> bool:
 
 def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[CalibrationSource] = None, *,
              per_channel: bool = True, exclude: Sequence[str] = (), exclude_types: Sequence[str] = (),
-             method: str = "minmax", lower: bool = True, input_shapes: Optional[dict[str, tuple[Dim, ...]]] = None,
-             verify: bool = True, progress: bool = False, **calibration_options: Any) -> Graph:
+             method: str = "minmax", lower: bool = True, decompose_layer_norm: bool = True,
+             input_shapes: Optional[dict[str, tuple[Dim, ...]]] = None, verify: bool = True, progress: bool = False,
+             **calibration_options: Any) -> Graph:
     """Quantize ``model`` (a Graph, an .onnx or a .qir file) and return the quantized graph.
 
     ``mode``: int8, int16x8 (both need ``calibration``: a samples file or folder, a mapping of arrays by input
@@ -51,15 +52,18 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
     ``exclude_types`` stay float. A pre-quantized model (QDQ nodes from QAT or another quantizer) keeps its
     own parameters wherever its tensors survive preparation, and needs calibration data only for the tensors
     it did not quantize; a graph already in QDQ form is only lowered. With ``lower=False`` the graph stays
-    in QDQ form.
+    in QDQ form. In int8, ``decompose_layer_norm`` splits layer norms into ops with integer kernels (as
+    TFLite's converter does) so that transformers run on integers end to end.
     """
     from qcompiler.passes.calibrate import calibrate
 
     if mode not in MODES:
         raise QCompilerError(f"unknown quantization mode '{mode}' (choose from {', '.join(MODES)})")
     graph = prepare(load(model, input_shapes), verify)
-    steps: list[Pass] = []
     prequantized = is_prequantized(graph)
+    if mode == "int8" and decompose_layer_norm and not prequantized and "core.layer_norm" not in exclude_types:
+        run_passes(graph, [get_pass("decompose-layer-norm")()], verify)
+    steps: list[Pass] = []
     if mode in FULL_INTEGER_MODES and calibration is not None:
         calibrate(graph, calibration, method, progress=progress, **calibration_options)
         steps.append(get_pass("propagate-ranges")())

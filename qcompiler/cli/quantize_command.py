@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
                         help="keep this layer float (an ONNX node name or tensor name); repeat for more")
     parser.add_argument("--exclude-type", dest="exclude_types", action="append", default=[], metavar="KIND",
                         help="keep every op of this kind float (e.g. core.softmax); repeat for more")
+    parser.add_argument("--decompose-layer-norm", action=argparse.BooleanOptionalAction, default=True,
+                        help="int8: split layer norms into ops with integer kernels, as TFLite does (default: on)")
     parser.add_argument("--no-lower", dest="lower", action="store_false",
                         help="stop in QDQ form (quantize/dequantize around float ops)")
     parser.add_argument("--report", metavar="DIR", help="write a quantization report (accuracy, per-layer error) into DIR")
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     float_graph = prepare(load_model_from_args(args))
     graph = quantize(float_graph, args.mode, args.calibration, per_channel=args.per_channel,
                      exclude=args.exclude, exclude_types=args.exclude_types, method=args.method,
-                     lower=args.lower, percentile=args.percentile)
+                     lower=args.lower, decompose_layer_norm=args.decompose_layer_norm, percentile=args.percentile)
     write_graph(graph, args.output, elide_constants=args.elide_constants, inputs=inputs)
     if args.report:
         report_module = importlib.import_module(REPORT_MODULE)
