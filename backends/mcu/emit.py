@@ -220,7 +220,8 @@ def generate(graph: Graph, name: str = "model") -> Library:
                       "fields": [(k, c_initializer(v)) for k, v in fields.items()],
                       "inputs": [_ref(loc, v, True) for loc, v in zip(reads, step.inputs)],
                       "output": _ref(written, step.outputs[0], False), "bytes": step.params.get("bytes", 0)})
-        layers.append(LayerRow(index, step.op.kind, comment_text(label), step.kernel, step.macs,
+        layers.append(LayerRow(index, step.op.kind, comment_text(label), "view" if step.alias else step.kernel,
+                               step.macs,
                                [_placement(v, loc) for v, loc in zip(step.inputs, reads)],
                                [_placement(step.outputs[0], written)], index in placement.in_place_steps))
     inputs = _interface(list(graph.inputs), [v.name or f"input{i}" for i, v in enumerate(graph.inputs)])
