@@ -5,7 +5,7 @@ channel (whole output channels leave the model, and every consumer is rewired: `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -32,6 +32,8 @@ class Prune(Pass):
     only: list[str] = field(default_factory=list, metadata={"doc": "prune just these layers (default: all)"})
     data: str = field(default="", metadata={"doc": "calibration samples (.npz): choose and re-fit the kept "
                                                    "weights layer by layer on them (default: magnitude only)"})
+    calibration: Any = field(default=None, metadata={"option": False})
+    """From Python: calibration arrays by input name (or any calibration source) instead of ``data``."""
 
     def run(self, graph: Graph) -> bool:
         """Prune the selected layers; return whether a weight or channel changed."""
@@ -46,12 +48,13 @@ class Prune(Pass):
         else:
             check_fraction(self.sparsity)
         weights = list(layer_weights(graph, self.exclude, self.only))
-        if self.data:
+        source = self.calibration if self.calibration is not None else (self.data or None)
+        if source is not None:
             from qcompiler.sparse_reconstruction import can_reconstruct, prune_with_reconstruction
 
             rebuilt = [w for w in weights if can_reconstruct(w)]
             m = self.m if self.granularity == "n:m" else 0
-            prune_with_reconstruction(graph, rebuilt, self.data, self.sparsity, self.n, m)
+            prune_with_reconstruction(graph, rebuilt, source, self.sparsity, self.n, m)
             weights = [w for w in weights if not can_reconstruct(w)]
             changed = bool(rebuilt)
         else:

@@ -12,12 +12,12 @@ import sys
 from typing import Optional, Sequence
 
 from qcompiler.cli import (compile_command, demo_command, emulate_command, import_command, inspect_command,
-                           opt_command, passes_command, quantize_command, run_command)
+                           opt_command, passes_command, quantize_command, run_command, sweep_command)
 from qcompiler.errors import QCompilerError, UsageError
 
 #: Subcommand modules, in the order ``qcompiler --help`` lists them. Each has ``register(subparsers, parents)``.
 COMMANDS = (import_command, opt_command, quantize_command, compile_command, inspect_command, run_command,
-            emulate_command, passes_command, demo_command)
+            emulate_command, sweep_command, passes_command, demo_command)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
