@@ -28,7 +28,7 @@ LAST_DEPRECATED_CODE = schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES
 ELEMENT_CODES: dict[str, int] = {
     "f32": schema.TensorType.FLOAT32, "f16": schema.TensorType.FLOAT16, "f64": schema.TensorType.FLOAT64,
     "bf16": schema.TensorType.BFLOAT16, "i64": schema.TensorType.INT64, "i32": schema.TensorType.INT32,
-    "i16": schema.TensorType.INT16, "i8": schema.TensorType.INT8, "i4": schema.TensorType.INT4,
+    "i16": schema.TensorType.INT16, "i8": schema.TensorType.INT8,
     "u64": schema.TensorType.UINT64, "u32": schema.TensorType.UINT32, "u16": schema.TensorType.UINT16,
     "u8": schema.TensorType.UINT8, "bool": schema.TensorType.BOOL, "string": schema.TensorType.STRING,
 }
@@ -90,8 +90,11 @@ class AlignedBufferT(schema.BufferT):
 
 
 def tensor_bytes(array: np.ndarray) -> bytes:
-    """The little-endian bytes TFLite stores for a constant array (int4 packs two values per byte)."""
+    """The little-endian bytes TFLite stores for a constant array (numbers and booleans; TFLite's string
+    tensors have a format of their own that this writer does not produce)."""
     array = np.ascontiguousarray(array)
+    if array.dtype.kind in "OUS":
+        raise QCompilerError("the TFLite writer does not store string constants")
     if array.dtype.kind in "iuf" and array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
     return array.tobytes()

@@ -14,6 +14,7 @@ from ai_edge_litert import schema_py_generated as schema
 from qcompiler import interpreter, quant_math
 from qcompiler.backends.tflite import export_tflite
 from qcompiler.backends.tflite.runtime import run_tflite
+from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph
 from qcompiler.onnx_import import import_onnx
 from qcompiler.quantize import prepare, quantize
@@ -187,3 +188,8 @@ def test_tflite_micro_runs_the_export(model, mode, digits):
             np.testing.assert_array_equal(got, seen[id(output_value)])
         else:
             np.testing.assert_allclose(got, seen[id(output_value)], rtol=1e-5, atol=1e-5)
+
+
+def test_int8_io_refuses_an_int16_interface():
+    with pytest.raises(QCompilerError, match="input 'input' is quantized to i16, not i8"):
+        export_tflite(quantized("digits_mlp", "int16x8"), io_type="int8")
