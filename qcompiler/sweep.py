@@ -21,11 +21,10 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 import numpy as np
 
 from qcompiler.errors import QCompilerError
-from qcompiler.interpreter import run
 from qcompiler.ir import Graph
 from qcompiler.layer_weights import layer_weights
 from qcompiler.pass_manager import Pass, get_pass
-from qcompiler.samples import SamplesError, iter_samples, load_samples, read_arrays, validate_samples
+from qcompiler.samples import SamplesError, load_samples, read_arrays, run_samples, validate_samples
 
 Method = Literal["prune", "cluster"]
 #: Settings tried per layer when none are given: sparsities for prune, cluster counts for cluster.
@@ -74,13 +73,8 @@ def load_eval_data(path: str, graph: Graph, labels: Optional[str] = None) -> Eva
 
 def predictions(graph: Graph, data: EvalData) -> np.ndarray:
     """Top-1 class of the first output for every sample."""
-    name = graph.output_names[0]
-    return np.array([_top1(run(graph, feed)[name]) for feed in iter_samples(data.samples, graph)], dtype=np.int64)
-
-
-def _top1(output: np.ndarray) -> int:
-    """The class a one-sample output predicts (argmax over its last axis, batch of one)."""
-    return int(np.argmax(output.reshape(-1, output.shape[-1])[0])) if output.ndim else int(output)
+    scores = run_samples(graph, data.samples)[graph.output_names[0]]
+    return scores.reshape(len(scores), -1).argmax(axis=1)
 
 
 def accuracy(graph: Graph, data: EvalData) -> float:
