@@ -93,7 +93,7 @@ def build_hexagon(sources: Sequence[os.PathLike], output: os.PathLike, *, hvx: b
     tools = find_tools()
     if tools.clang is None:
         raise ToolchainError(tools.missing_for_hexagon() or "clang missing")
-    runtime = [RUNTIME_DIR / "qc_hexagon_start.S", RUNTIME_DIR / "qc_io_hexagon.c"]
+    runtime = [RUNTIME_DIR / "qc_hexagon_start.S", RUNTIME_DIR / "qc_io_hexagon.c", RUNTIME_DIR / "qc_hexagon_builtins.c"]
     command = [tools.clang, *hexagon_flags(hvx), *_include_flags(include_dirs), *[f"-D{d}" for d in defines],
                *[os.fspath(s) for s in [*runtime, *sources]], "-o", os.fspath(output)]
     _run_compiler(command)
