@@ -37,10 +37,14 @@ UNARY = {
 
 @lowering(*(f"core.{n}" for n in FUSED_BINARY), "q.add", "q.sub", "q.mul")
 def lower_fused_binary(op: Op, ctx: LoweringContext) -> None:
-    """ADD/SUB/MUL/DIV with their fused activation (broadcasting as numpy)."""
+    """ADD/SUB/MUL/DIV with their fused activation (broadcasting as numpy). An int16 ADD/SUB asks for TFLite's
+    general-scale kernel (pot_scale_int16 false, as the converter writes), the one the q ops implement."""
     code, table = FUSED_BINARY[op.kind.split(".", 1)[1]]
+    fields = {"fusedActivationFunction": activation_code(op)}
+    if hasattr(table(), "potScaleInt16"):
+        fields["potScaleInt16"] = op.result.type.element != "i16"
     ctx.emit(code, [ctx.tensor(op.operand(0)), ctx.tensor(op.operand(1))], [result(ctx, op)],
-             options(table, fusedActivationFunction=activation_code(op)))
+             options(table, **fields))
 
 
 @lowering(*PLAIN_BINARY)

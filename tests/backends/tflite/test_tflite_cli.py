@@ -91,8 +91,8 @@ def test_inspect_prints_operators_tensors_and_quantization(tmp_path, capsys):
     assert run_cli(capsys, "compile", CNN, "--quantize", "int8", "--calibration", SAMPLES, "-o", out)[0] == 0
     code, stdout, err = run_cli(capsys, "inspect", out)
     assert (code, err) == (0, "")
-    assert "metadata min_runtime_version: 1.15.0" in stdout  # QUANTIZE v2
-    assert "CONV_2D v3" in stdout and "QUANTIZE v2" in stdout and "DEQUANTIZE v2" in stdout
+    assert "metadata min_runtime_version: 1.14.0" in stdout  # CONV_2D v3 (int8), QUANTIZE v1
+    assert "CONV_2D v3" in stdout and " QUANTIZE v1" in stdout and "DEQUANTIZE v2" in stdout
     assert "input: 1x1x16x16 FLOAT32" in stdout
     assert re.search(r"INT8 buffer \d+ \(\d+ bytes\) per-axis dim=0 scales=\[", stdout)
     assert re.search(r"INT32 buffer \d+ \(32 bytes\) per-axis dim=0", stdout)

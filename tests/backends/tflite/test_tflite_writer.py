@@ -189,3 +189,56 @@ def test_describe_reads_a_converter_made_model():
     assert text.count(" FULLY_CONNECTED v1 ") == 3
     assert "metadata CONVERSION_METADATA: " in text and "bytes" in text.split("CONVERSION_METADATA: ")[1].split("\n")[0]
     assert all(line.startswith(("model:", "metadata ", "signature ", "subgraph ", "  ")) for line in text.splitlines())
+
+
+def _t(shape, element, quant=None) -> TensorType:
+    return TensorType(shape, element, quant)
+
+
+I8 = QuantParams.per_tensor("i8", 0.1, 0)
+I16 = QuantParams.per_tensor("i16", 0.001, 0)
+W_AXIS = QuantParams.per_axis("i8", [0.1, 0.2], [0, 0], 0)
+
+
+@pytest.mark.parametrize("code, types, fields, version", [
+    (Op.CONV_2D, [_t((1, 4, 4, 2), "f32"), _t((2, 3, 3, 2), "f32"), _t((1, 2, 2, 2), "f32")], {}, 1),
+    (Op.CONV_2D, [_t((1, 4, 4, 2), "i8", I8), _t((2, 3, 3, 2), "i8", W_AXIS), _t((1, 2, 2, 2), "i8", I8)], {}, 3),
+    (Op.CONV_2D, [_t((1, 4, 4, 2), "i16", I16), _t((2, 3, 3, 2), "i8", W_AXIS), _t((1, 2, 2, 2), "i16", I16)],
+     {}, 4),
+    (Op.CONV_2D, [_t((1, 4, 4, 2), "f32"), _t((2, 3, 3, 2), "i8", W_AXIS), _t((1, 2, 2, 2), "f32")], {}, 5),
+    (Op.CONV_2D, [_t((1, 4, 4, 4), "f32"), _t((2, 3, 3, 2), "f32"), _t((1, 2, 2, 2), "f32")], {}, 6),
+    (Op.DEPTHWISE_CONV_2D, [_t((1, 4, 4, 2), "f32"), _t((1, 3, 3, 2), "f32"), _t((1, 2, 2, 2), "f32")],
+     {"dilationWFactor": 2}, 2),
+    (Op.FULLY_CONNECTED, [_t((2, 3, 4), "f32"), _t((5, 4), "f32"), _t((2, 3, 5), "f32")], {"keepNumDims": True}, 5),
+    (Op.FULLY_CONNECTED, [_t((1, 4), "i8", I8), _t((2, 4), "i8", W_AXIS), _t((1, 2), "i8", I8)], {}, 4),
+    (Op.QUANTIZE, [_t((1, 4), "f32"), _t((1, 4), "i8", I8)], {}, 1),
+    (Op.QUANTIZE, [_t((1, 4), "f32"), _t((1, 4), "i16", I16)], {}, 2),
+    (Op.DEQUANTIZE, [_t((1, 4), "f16"), _t((1, 4), "f32")], {}, 3),
+    (Op.DEQUANTIZE, [_t((2, 4), "i8", W_AXIS), _t((2, 4), "f32")], {}, 5),
+    (Op.ADD, [_t((1, 4), "i16", I16), _t((1, 4), "i16", I16), _t((1, 4), "i16", I16)], {"potScaleInt16": False}, 3),
+    (Op.BROADCAST_TO, [_t((1, 4), "f32"), _t((2,), "i32"), _t((3, 4), "f32")], {}, 2),
+])
+def test_operator_versions_follow_tflite_rules(code, types, fields, version):
+    from qcompiler.backends.tflite.versions import operator_version
+    from qcompiler.backends.tflite.writer import TflOperator
+
+    table = {Op.CONV_2D: schema.Conv2DOptionsT, Op.DEPTHWISE_CONV_2D: schema.DepthwiseConv2DOptionsT,
+             Op.FULLY_CONNECTED: schema.FullyConnectedOptionsT, Op.ADD: schema.AddOptionsT}.get(code)
+    options = None
+    if table is not None:
+        options = table()
+        for name, value in fields.items():
+            setattr(options, name, value)
+    operator = TflOperator(code, list(range(len(types) - 1)), [len(types) - 1], options)
+    assert operator_version(operator, lambda index: types[index]) == version
+
+
+def test_min_runtime_version_is_the_newest_release_needed():
+    from qcompiler.backends.tflite.versions import min_runtime_version
+    from qcompiler.backends.tflite.writer import TflOperator
+
+    operators = [TflOperator(Op.CONV_2D, [], [], version=3), TflOperator(Op.QUANTIZE, [], [], version=1),
+                 TflOperator(Op.GELU, [], [], version=2)]
+    assert min_runtime_version(operators) == "2.9.0"
+    assert min_runtime_version(operators[:2]) == "1.14.0"
+    assert min_runtime_version([TflOperator(Op.RESHAPE, [], [], version=1)]) == "1.5.0"
