@@ -123,7 +123,7 @@ RULES: dict[int, Rule] = {
     Op.BROADCAST_TO: [(first_is("i8", "i16"), 3), (lambda s: True, 2)],
     Op.DEQUANTIZE: [(first_is("i16", "f16"), 3), (lambda s: s.first == "i8" and _per_axis(s.inputs[0]), 5),
                     (first_is("i8"), 2)],
-    Op.QUANTIZE: [(lambda s: _per_axis(s.output), 3), (lambda s: s.output is not None and s.output.element == "i16", 2)],
+    Op.QUANTIZE: [(lambda s: _per_axis(s.output), 3), (lambda s: _out(s) == "i16", 2)],
     Op.CAST: [(lambda s: "bf16" in (s.first, _out(s)), 7), (lambda s: bool({"f64", "f16"} & {s.first, _out(s)}), 5),
               (lambda s: "u16" in (s.first, _out(s)), 4), (lambda s: "i8" in (s.first, _out(s)), 3),
               (lambda s: "u32" in (s.first, _out(s)), 2)],
