@@ -5,8 +5,8 @@ this module only rearranges them for the vector kernels."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Callable, Optional
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -53,22 +53,46 @@ def hvx_step(step: Step) -> Optional[Step]:
     return None if make is None or step.alias else make(step)
 
 
-def _derived(step: Step, kind: str, params: dict, arrays: dict[str, np.ndarray]) -> Step:
+@dataclass(frozen=True)
+class ArrayField:
+    """A pointer field of an HVX parameter struct: the step's packed array ``name``, cast to ``ctype``."""
+
+    name: str
+    ctype: str
+
+
+def scalar_fields(step: Step) -> dict[str, Any]:
+    """The MCU kernel's struct fields of ``step`` without its arrays (the HVX structs embed them as geometry)."""
+    return {key: value for key, value in step.params.items() if key not in ("slot", "bytes")}
+
+
+def requant_record(multiplier: Any, shift: Any) -> dict[str, list[int]]:
+    """A ``qc_hvx_requant_t`` initializer with the same constants in every lane (per-tensor rescaling)."""
+    lanes = packing.requant_lanes(np.full(packing.LANES, int(multiplier)), np.full(packing.LANES, int(shift)))[0]
+    return {field: [int(v) for v in row] for field, row in zip(packing.REQUANT_FIELDS, lanes)}
+
+
+def _derived(step: Step, kind: str, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Step:
     return replace(step, kernel=kind, sources=KERNELS[kind][2], params=params, arrays=arrays)
 
 
 def _gemm(step: Step, filter_2d: np.ndarray, bias: Optional[np.ndarray], multiplier: np.ndarray,
-          shift: np.ndarray) -> Optional[tuple[dict, dict]]:
-    """The qc_hvx_gemm_t fields and arrays of a layer with an ``[out, taps]`` filter, or None past the limits."""
+          shift: np.ndarray) -> Optional[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """The qc_hvx_gemm_t initializer and arrays of a layer with an ``[out, taps]`` filter, or None past the
+    limits of the kernels' row buffer."""
     out_c, taps = filter_2d.shape
     groups = -(-taps // 4)
     if groups * 4 > ROW_BYTES:
         return None
-    params = {"out_c": out_c, "groups": groups}
+    p = step.params
+    fields = {"out_c": out_c, "groups": groups, "filter": ArrayField("packed_filter", "const int8_t *"),
+              "start": ArrayField("start", "const int32_t *"),
+              "requant": ArrayField("requant", "const qc_hvx_requant_t *"),
+              "output_offset": p["output_offset"], "act_min": p["act_min"], "act_max": p["act_max"]}
     arrays = {"packed_filter": packing.gemm_filter(filter_2d),
-              "start": packing.gemm_accumulator_start(filter_2d, bias, step.params["input_offset"]),
+              "start": packing.gemm_accumulator_start(filter_2d, bias, p["input_offset"]),
               "requant": packing.requant_lanes(np.broadcast_to(multiplier, (out_c,)), np.broadcast_to(shift, (out_c,)))}
-    return params, arrays
+    return fields, arrays
 
 
 @variant("conv2d")
@@ -79,7 +103,7 @@ def conv2d_variant(step: Step) -> Optional[Step]:
                  step.arrays["shift"])
     if gemm is None:
         return None
-    return _derived(step, "hvx_conv2d", {**step.params, **gemm[0]}, gemm[1])
+    return _derived(step, "hvx_conv2d", {"shape": scalar_fields(step), "gemm": gemm[0]}, gemm[1])
 
 
 @variant("fully_connected")
@@ -91,7 +115,7 @@ def fully_connected_variant(step: Step) -> Optional[Step]:
                  step.arrays["shift"])
     if gemm is None:
         return None
-    return _derived(step, "hvx_fully_connected", {**step.params, **gemm[0]}, gemm[1])
+    return _derived(step, "hvx_fully_connected", {"shape": scalar_fields(step), "gemm": gemm[0]}, gemm[1])
 
 
 @variant("depthwise_conv2d")
@@ -111,11 +135,10 @@ def depthwise_conv2d_variant(step: Step) -> Optional[Step]:
     multiplier[:channels], shift[:channels] = step.arrays["multiplier"], step.arrays["shift"]
     arrays = {"widened_filter": widened, "lane_bias": bias[order].astype(np.int32),
               "lane_requant": packing.requant_lanes(multiplier[order].reshape(-1), shift[order].reshape(-1))}
-    return _derived(step, "hvx_depthwise_conv2d", dict(step.params), arrays)
-
-
-def _uniform(multiplier: int, shift: int) -> np.ndarray:
-    return packing.requant_lanes(np.full(packing.LANES, multiplier), np.full(packing.LANES, shift))[0]
+    params = {"shape": scalar_fields(step), "filter": ArrayField("widened_filter", "const int16_t *"),
+              "bias": ArrayField("lane_bias", "const int32_t *"),
+              "requant": ArrayField("lane_requant", "const qc_hvx_requant_t *")}
+    return _derived(step, "hvx_depthwise_conv2d", params, arrays)
 
 
 @variant("add")
@@ -128,10 +151,10 @@ def add_variant(step: Step) -> Optional[Step]:
            for d in range(4) if dims[d] > 1):
         return None
     p = step.params
-    arrays = {"lhs_requant": _uniform(p["lhs_multiplier"], p["lhs_shift"]),
-              "rhs_requant": _uniform(p["rhs_multiplier"], p["rhs_shift"]),
-              "output_requant": _uniform(p["output_multiplier"], p["output_shift"])}
-    return _derived(step, "hvx_add", dict(p), arrays)
+    params = {"shape": scalar_fields(step), "lhs": requant_record(p["lhs_multiplier"], p["lhs_shift"]),
+              "rhs": requant_record(p["rhs_multiplier"], p["rhs_shift"]),
+              "output": requant_record(p["output_multiplier"], p["output_shift"])}
+    return _derived(step, "hvx_add", params, {})
 
 
 @variant("max_pool", "avg_pool")
@@ -139,11 +162,12 @@ def pool_variant(step: Step) -> Optional[Step]:
     """MAX_POOL_2D and AVERAGE_POOL_2D (windows of at most 256 cells for the int16 sums)."""
     if step.kernel == "avg_pool" and step.params["k_h"] * step.params["k_w"] > MAX_AVG_WINDOW:
         return None
-    return _derived(step, f"hvx_{step.kernel}", dict(step.params), {})
+    return _derived(step, f"hvx_{step.kernel}", scalar_fields(step), {})
 
 
 @variant("requantize")
 def requantize_variant(step: Step) -> Optional[Step]:
     """int8 -> int8 QUANTIZE."""
-    arrays = {"requant": _uniform(step.params["multiplier"], step.params["shift"])}
-    return _derived(step, "hvx_requantize", dict(step.params), arrays)
+    params = {"shape": scalar_fields(step), "requant": requant_record(step.params["multiplier"],
+                                                                        step.params["shift"])}
+    return _derived(step, "hvx_requantize", params, {})

@@ -21,6 +21,11 @@ POOL_CASES = [  # (in_h, in_w, channels, kernel, stride, padding)
 ]
 
 
+def record(fields: dict) -> bytes:
+    """A qc_hvx_requant_t initializer as the struct's bytes."""
+    return blob(np.array(list(fields.values())), "<i4")
+
+
 @pytest.fixture(scope="module")
 def add_builds(tools: Tools, tmp_path_factory):
     return driver_builds("add", tmp_path_factory.mktemp("add"), ["qc_hvx_add_s8.c", "qc_add_s8.c"])
@@ -55,8 +60,8 @@ def test_add_bit_exact(add_builds, kind: str, case: int) -> None:
             + [p[f] for f in ("left_shift", "lhs_offset", "lhs_multiplier", "lhs_shift", "rhs_offset",
                               "rhs_multiplier", "rhs_shift", "output_offset", "output_multiplier", "output_shift",
                               "act_min", "act_max")])
-    stream = (i32(*ints) + blob(hvx.arrays["lhs_requant"], "<i4") + blob(hvx.arrays["rhs_requant"], "<i4")
-              + blob(hvx.arrays["output_requant"], "<i4") + array(a, "i1") + array(b, "i1")
+    stream = (i32(*ints) + record(hvx.params["lhs"]) + record(hvx.params["rhs"]) + record(hvx.params["output"])
+              + array(a, "i1") + array(b, "i1")
               + output_buffer(a.size))
     check_outputs(add_builds, stream, interpret(graph, {"x0": a, "x1": b}))
 
@@ -80,7 +85,7 @@ def test_requantize_bit_exact(requantize_builds, count: int) -> None:
     assert hvx is not None
     p = step.params
     stream = (i32(p["count"], p["input_zero_point"], p["output_zero_point"], p["multiplier"], p["shift"])
-              + blob(hvx.arrays["requant"], "<i4") + array(x, "i1") + output_buffer(count))
+              + record(hvx.params["requant"]) + array(x, "i1") + output_buffer(count))
     check_outputs(requantize_builds, stream, interpret(graph, {"x0": x}))
 
 
