@@ -65,14 +65,20 @@ def cluster_values(values: np.ndarray, clusters: int, preserve_sparsity: bool, s
 
 
 def quantize_to(values: np.ndarray, table: np.ndarray, preserve_sparsity: bool) -> np.ndarray:
-    """Every value replaced by its nearest entry of the sorted ``table`` (zeros exactly zero when preserved)."""
+    """Every value replaced by its nearest entry of the sorted ``table``; with ``preserve_sparsity`` zeros
+    stay exactly zero and nonzero values only take nonzero entries (when the table has any)."""
+    if preserve_sparsity and np.any(table != 0):
+        nonzero = values != 0
+        return np.where(nonzero, _nearest(values, table[table != 0]), np.zeros_like(values))
+    return _nearest(values, table)
+
+
+def _nearest(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The nearest entry of the sorted ``table`` for every value (ties go to the lower entry)."""
     if table.size == 1:
         return np.broadcast_to(table, values.shape).astype(values.dtype)
     midpoints = (table[:-1].astype(np.float64) + table[1:]) / 2
-    result = table[np.searchsorted(midpoints, values.astype(np.float64), side="left")].astype(values.dtype)
-    if preserve_sparsity:
-        result = np.where(values == 0, np.zeros_like(result), result)
-    return result
+    return table[np.searchsorted(midpoints, values.astype(np.float64), side="left")].astype(values.dtype)
 
 
 def cluster_weight(weight: LayerWeight, clusters: int, per_channel: bool, preserve_sparsity: bool,
