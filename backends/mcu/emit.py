@@ -31,11 +31,13 @@ COMMON_HEADERS = ("qc_fixed_point.h", "qc_rounding.h", "qc_broadcast.h")
 
 @dataclass(frozen=True)
 class Location:
-    """Where a tensor's bytes are: ``arena`` + offset, or the caller's ``input``/``output`` buffer ``index``."""
+    """Where a tensor's bytes are: ``arena`` + offset, the caller's ``input``/``output`` buffer ``index``, or
+    the ``const`` array ``symbol`` in flash (a constant operand of an elementwise op)."""
 
     where: str
     index: int = 0
     offset: int = 0
+    symbol: str = ""
 
 
 class CName(str):
@@ -119,11 +121,18 @@ def _interface_steps(graph: Graph, steps: list[Step]) -> tuple[list[Step], dict[
 class Placement:
     """Locations of every activation tensor and the arena plan."""
 
-    def __init__(self, graph: Graph, steps: list[Step], direct: dict[int, int]) -> None:
+    def __init__(self, graph: Graph, steps: list[Step], direct: dict[int, int], pack: WeightPack,
+                 alignment: int = ALIGNMENT) -> None:
         self.locations: dict[int, Location] = {}
         self.keys: dict[int, int] = {}  # value id -> arena buffer key (a view shares its source's key)
         for index, value in enumerate(graph.inputs):
             self.locations[id(value)] = Location("input", index)
+        for step in steps:
+            for value in step.inputs:
+                data = value.const_value
+                if data is not None and id(value) not in self.locations:
+                    array = np.ascontiguousarray(data, dtype=value.type.dtype)
+                    self.locations[id(value)] = Location("const", symbol=pack.add(array, value.name or "constant"))
         sizes: dict[int, int] = {}
         for step in steps:
             value = step.outputs[0]
@@ -153,7 +162,7 @@ class Placement:
             distance = overlap.safe_distance(step.first_reads, ITEMSIZES[result.type.element],
                                              ITEMSIZES[source.type.element])
             candidates.append(InPlace(self.keys[id(source)], self.keys[id(result)], index, distance))
-        self.plan = plan_arena(sizes, intervals, candidates, ALIGNMENT)
+        self.plan = plan_arena(sizes, intervals, candidates, alignment)
         for value_id, key in self.keys.items():
             self.locations[value_id] = Location("arena", 0, self.plan.offsets[key])
         self.in_place_steps = {candidate.step for candidate in self.plan.in_place}
@@ -172,7 +181,7 @@ class Placement:
 # -- rendering ---------------------------------------------------------------------------------------------------------
 def _ref(location: Location, value: Value, const: bool) -> dict[str, Any]:
     return {"where": location.where, "index": location.index, "offset": location.offset,
-            "ctype": c_type(value.type.dtype), "const": "const " if const else ""}
+            "symbol": location.symbol, "ctype": c_type(value.type.dtype), "const": "const " if const else ""}
 
 
 def _label(step: Step) -> str:
@@ -202,8 +211,8 @@ def generate(graph: Graph, name: str = "model") -> Library:
                 or any(not isinstance(d, int) for d in value.type.shape):
             raise QCompilerError(f"the MCU backend needs static i8/f32 model inputs and outputs, got "
                                  f"'{value.name}' of type {value.type.element} {value.type.shape}")
-    placement = Placement(graph, steps, direct)
     pack = WeightPack(prefix)
+    placement = Placement(graph, steps, direct, pack)
     calls, layers, sources = [], [], set()
     for index, step in enumerate(steps):
         label = _label(step)
@@ -259,7 +268,8 @@ def generate(graph: Graph, name: str = "model") -> Library:
 
 def _placement(value: Value, location: Location) -> TensorPlacement:
     offset = location.offset if location.where == "arena" else location.index
-    return TensorPlacement(comment_text(value.name or ""), location.where, offset, _nbytes(value))
+    where = location.where if location.where != "const" else "flash"
+    return TensorPlacement(comment_text(value.name or ""), where, offset, _nbytes(value))
 
 
 def write_library(graph: Graph, folder: str, name: str = "model") -> Library:

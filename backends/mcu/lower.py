@@ -11,7 +11,7 @@ import numpy as np
 
 from qcompiler.backends.c_common import overlap
 from qcompiler.backends.c_common.schedule import Rule, Step
-from qcompiler.errors import UnsupportedOpError
+from qcompiler.errors import QCompilerError, UnsupportedOpError
 from qcompiler.ir import Op, Value
 from qcompiler.ops.registry import get_op_def
 from qcompiler.quant_math import activation_range, float32_scale, mean_multiplier
@@ -36,8 +36,17 @@ KERNELS = {
     "quantize": ("qc_quantize_f32_s8", "qc_quantize_params_t"),
     "dequantize": ("qc_dequantize_s8_f32", "qc_quantize_params_t"),
     "requantize": ("qc_requantize_s8", "qc_quantize_params_t"),
+    "transpose": ("qc_transpose_s8", "qc_transpose_params_t"),
+    "gather": ("qc_gather", "qc_gather_params_t"),
+    "lookup": ("qc_lookup_s8", "qc_lookup_params_t"),
+    "squared_difference": ("qc_squared_difference_s8", "qc_squared_difference_params_t"),
+    "batch_matmul": ("qc_batch_matmul_s8", "qc_batch_matmul_params_t"),
     "copy": ("memcpy", ""),
 }
+
+#: Elementwise int8 q ops the MCU runs as a 256-entry table of their exact integer results.
+LOOKUP_KINDS = ("q.gelu", "q.rsqrt", "q.logistic", "q.tanh", "q.exp", "q.hard_swish", "q.leaky_relu", "q.relu",
+                "q.relu6", "q.relu_n1_to_1")
 
 #: Element types the kernels move, with their byte sizes.
 ITEMSIZES = {"i8": 1, "f32": 4}
@@ -210,6 +219,67 @@ def _binary_step(op: Op, kind: str, fields: dict[str, Any]) -> Step:
                 {}, count, first_reads=reads, in_place_operand=max(operand, 0))
 
 
+@rule("q.squared_difference")
+def lower_squared_difference(op: Op) -> Step:
+    """SQUARED_DIFFERENCE (the int8 layer-norm decomposition's variance)."""
+    lhs, rhs, result = params_of(op, op.operand(0)), params_of(op, op.operand(1)), params_of(op, op.result)
+    attrs = integer_attrs(op)
+    return _binary_step(op, "squared_difference", {
+        "lhs_offset": -lhs.zero_point, "lhs_multiplier": int(attrs["lhs_multiplier"]),
+        "lhs_shift": int(attrs["lhs_shift"]),
+        "rhs_offset": -rhs.zero_point, "rhs_multiplier": int(attrs["rhs_multiplier"]),
+        "rhs_shift": int(attrs["rhs_shift"]),
+        "output_offset": result.zero_point, "output_multiplier": int(attrs["output_multiplier"]),
+        "output_shift": int(attrs["output_shift"])})
+
+
+@rule("q.batch_matmul")
+def lower_batch_matmul(op: Op) -> Step:
+    """BATCH_MATMUL of two int8 activations (up to two broadcast batch dims; adj_x / adj_y)."""
+    lhs, rhs, result = params_of(op, op.operand(0)), params_of(op, op.operand(1)), params_of(op, op.result)
+    out = shape_of(op, op.result)
+    if len(out) > 4:
+        raise UnsupportedOpError(f"{op.kind}: the MCU kernel takes at most 2 batch dims", op.loc)
+    batch = padded4(out, op)[:2]
+    fields: dict[str, Any] = {"batch_dims": batch}
+    for side, value, adjoint in (("lhs", op.operand(0), bool(op.attr("adj_x", False))),
+                                 ("rhs", op.operand(1), bool(op.attr("adj_y", False)))):
+        shape = padded4(shape_of(op, value), op)
+        matrix = shape[2] * shape[3]
+        strides = [shape[1] * matrix, matrix]
+        fields[f"{side}_batch_strides"] = [0 if shape[d] == 1 and batch[d] != 1 else strides[d] for d in (0, 1)]
+        outer, inner = (shape[3], 1) if not adjoint else (1, shape[3])  # strides of (row, column) as used
+        if side == "lhs":
+            fields["lhs_row_stride"], fields["lhs_depth_stride"] = (shape[3], 1) if not adjoint else (1, shape[3])
+            depth = shape[2] if adjoint else shape[3]
+        else:
+            fields["rhs_depth_stride"], fields["rhs_col_stride"] = (shape[3], 1) if not adjoint else (1, shape[3])
+    attrs = integer_attrs(op)
+    fields.update(rows=out[-2], depth=depth, cols=out[-1], lhs_offset=-lhs.zero_point, rhs_offset=-rhs.zero_point,
+                  output_offset=result.zero_point, multiplier=int(np.asarray(attrs["multiplier"]).reshape(-1)[0]),
+                  shift=int(np.asarray(attrs["shift"]).reshape(-1)[0]))
+    return Step(op, "batch_matmul", ("qc_batch_matmul_s8",), [op.operand(0), op.operand(1)], [op.result], fields,
+                {}, int(np.prod(out)) * depth)
+
+
+@rule(*LOOKUP_KINDS)
+def lower_lookup(op: Op) -> Step:
+    """An elementwise int8 op as a table: its definition evaluated on every int8 value (the exact semantics of
+    TFLite's kernel for that op). Inputs the op rejects (RSQRT below the zero point) map to the zero point."""
+    params_of(op, op.operand(0))
+    result = params_of(op, op.result)
+    definition = get_op_def(op.kind)
+    table = np.empty(256, dtype=np.int8)
+    for index, value in enumerate(range(-128, 128)):
+        try:
+            table[index] = np.asarray(definition.evaluate(op, np.asarray([value], dtype=np.int8))).reshape(-1)[0]
+        except QCompilerError:
+            table[index] = result.zero_point
+    count = int(np.prod(shape_of(op, op.result)))
+    return Step(op, "lookup", ("qc_lookup_s8",), [op.operand(0)], [op.result], {"count": count},
+                {"table": table}, count, first_reads=overlap.elementwise_first_reads(count))
+
+
 @rule("q.add", "q.sub")
 def lower_add(op: Op) -> Step:
     """ADD (and SUB: the same kernel, the definition negates the second multiplier)."""
@@ -307,6 +377,35 @@ def lower_softmax(op: Op) -> Step:
 def lower_reshape(op: Op) -> Step:
     """RESHAPE: a view of the input's bytes (no code)."""
     return Step(op, "copy", (), [op.operand(0)], [op.result], {"bytes": _nbytes(op, op.result)}, alias=True)
+
+
+@rule("core.transpose")
+def lower_transpose(op: Op) -> Step:
+    """TRANSPOSE of an int8 tensor of up to 6 dims."""
+    source = shape_of(op, op.operand(0))
+    if len(source) > 6 or _itemsize(op, op.operand(0)) != 1:
+        raise UnsupportedOpError(f"{op.kind}: the MCU kernel transposes int8 tensors of up to 6 dims", op.loc)
+    perm = [int(p) % len(source) for p in op.attr("perm")]
+    strides = [int(np.prod(source[d + 1:])) for d in range(len(source))]
+    pad = 6 - len(source)
+    return Step(op, "transpose", ("qc_transpose",), [op.operand(0)], [op.result],
+                {"out_dims": [1] * pad + [source[p] for p in perm], "source_strides": [0] * pad + [strides[p] for p in perm]})
+
+
+@rule("core.gather")
+def lower_gather(op: Op) -> Step:
+    """GATHER along an axis with constant indices, on raw bytes."""
+    source = shape_of(op, op.operand(0))
+    axis = int(op.attr("axis", 0)) % len(source)
+    indices = constant_of(op, 1, np.int64)
+    if indices is None or np.any(indices < -source[axis]) or np.any(indices >= source[axis]):
+        raise UnsupportedOpError(f"{op.kind}: indices must be constants within the axis of size {source[axis]}",
+                                 op.loc)
+    indices = np.where(indices < 0, indices + source[axis], indices).astype(np.int32).reshape(-1)
+    inner = int(np.prod(source[axis + 1:])) * _itemsize(op, op.operand(0))
+    return Step(op, "gather", ("qc_gather",), [op.operand(0)], [op.result],
+                {"outer": int(np.prod(source[:axis])), "axis_size": source[axis], "count": int(indices.size),
+                 "inner_bytes": inner}, {"indices": indices})
 
 
 @rule("core.concat")

@@ -88,6 +88,40 @@ def add_then_reshape(shape, target):
     return [shape, shape], body
 
 
+def gather(x_shape, indices, axis):
+    def body(g, xs, rng):
+        positive = g.create("core.relu", [xs[0]], {}).result  # a quantized producer keeps gather on int8
+        return g.create("core.gather", [positive, g.const(np.asarray(indices, dtype=np.int64))],
+                        {"axis": axis}).result
+    return [x_shape], body
+
+
+def transpose(x_shape, perm):
+    def body(g, xs, rng):
+        positive = g.create("core.relu", [xs[0]], {}).result
+        return g.create("core.transpose", [positive], {"perm": list(perm)}).result
+    return [x_shape], body
+
+
+def matmul(lhs, rhs, adj_x=False, adj_y=False):
+    def body(g, xs, rng):
+        return g.create("core.batch_matmul", [xs[0], xs[1]], {"adj_x": adj_x, "adj_y": adj_y}).result
+    return [lhs, rhs], body
+
+
+def layer_norm_statistics(x_shape):
+    """mean, squared difference and rsqrt as the int8 layer-norm decomposition uses them."""
+    def body(g, xs, rng):
+        mean = g.create("core.mean", [xs[0]], {"axes": [-1], "keepdims": True}).result
+        spread = g.create("core.squared_difference", [xs[0], mean], {}).result
+        variance = g.create("core.mean", [spread], {"axes": [-1], "keepdims": True}).result
+        shifted = g.create("core.add", [variance, g.const(np.full((1,), 1e-3, np.float32))], {}).result
+        scale = g.create("core.rsqrt", [shifted], {}).result
+        centered = g.create("core.sub", [xs[0], mean], {}).result
+        return g.create("core.mul", [centered, scale], {}).result
+    return [x_shape], body
+
+
 CASES = {
     "conv_same_relu": conv((1, 8, 8, 3), 4, 3, padding=(1, 1, 1, 1)),
     "conv_stride2_same": conv((1, 9, 9, 2), 5, 3, strides=(2, 2), padding=(1, 1, 1, 1), activation="relu6"),
@@ -113,6 +147,16 @@ CASES = {
     "concat_rows": concat([(2, 4), (3, 4)], 0),
     "pad": pad_then_conv((1, 5, 5, 2)),
     "reshape_output": add_then_reshape((1, 2, 2, 3), (1, 12)),
+    "gather_axis0": gather((3, 4, 5), [2, 0], 0),
+    "gather_axis1": gather((2, 6, 3), [4, 1, 4], 1),
+    "transpose_4d": transpose((1, 3, 4, 5), (0, 2, 3, 1)),
+    "transpose_5d": transpose((1, 2, 1, 3, 4), (3, 1, 2, 0, 4)),
+    "batch_matmul": matmul((1, 2, 3, 4), (1, 2, 4, 5)),
+    "batch_matmul_adjoint_broadcast": matmul((2, 4, 3), (1, 5, 4), adj_x=True, adj_y=True),
+    "gelu": unary("core.gelu", (1, 4, 16)),
+    "logistic": unary("core.sigmoid", (1, 40)),
+    "tanh": unary("core.tanh", (2, 20)),
+    "layer_norm_statistics": layer_norm_statistics((1, 4, 16)),
 }
 
 

@@ -76,11 +76,18 @@ def test_compile_mcu_needs_int8(capsys, tmp_path):
     assert code == 2 and "--quantize int8" in err
 
 
-def test_unsupported_op_names_the_node(capsys, tmp_path):
-    calibration, _ = digits_split(SHARED_MODELS_DIR, "digits_transformer", "calib", 20)
-    np.savez(tmp_path / "calib.npz", input=calibration)
-    code, _, err = run_cli(capsys, "compile", SHARED_MODELS_DIR / "digits_transformer.onnx", "--target", "mcu",
-                           "--quantize", "int8", "--calibration", tmp_path / "calib.npz", "-o", tmp_path / "out")
-    if code == 0:
-        pytest.skip("the MCU backend compiles the transformer now")
-    assert code == 1 and "mcu backend has no kernel" in err and len(err.strip().splitlines()) == 1
+def test_unsupported_op_names_the_node():
+    from qcompiler.backends.mcu import generate
+    from qcompiler.errors import UnsupportedOpError
+    from qcompiler.ir import Graph
+    from qcompiler.types import TensorType
+
+    graph = Graph()
+    x = graph.add_input("x", TensorType((1, 4, 4, 2), "f32"))
+    y = graph.create("core.conv2d", [x, graph.const(np.ones((3, 1, 1, 2), np.float32)), None], {},
+                     loc="my/float_conv").result
+    graph.set_outputs([y], ["y"])
+    with pytest.raises(UnsupportedOpError) as error:
+        generate(graph, "float_model")
+    assert error.value.location == "my/float_conv" and "core.conv2d" in str(error.value)
+    assert "\n" not in str(error.value)
