@@ -336,23 +336,19 @@ class Graph:
 
     # -- linking ----------------------------------------------------------------------------
     def _link_before(self, op: Op, before: Optional[Op]) -> None:
+        """Link ``op`` into the op list before ``before`` (at the end when None); the mirror of ``_unlink``."""
         if op.graph is not None:
             raise QCompilerError(f"{op.kind} is already in a graph", op.loc)
         op.graph = self
-        if before is None:
-            op.prev, op.next = self.last, None
-            if self.last is not None:
-                self.last.next = op
-            else:
-                self.first = op
-            self.last = op
+        op.prev, op.next = (self.last, None) if before is None else (before.prev, before)
+        if op.prev is not None:
+            op.prev.next = op
         else:
-            op.prev, op.next = before.prev, before
-            if before.prev is not None:
-                before.prev.next = op
-            else:
-                self.first = op
-            before.prev = op
+            self.first = op
+        if op.next is not None:
+            op.next.prev = op
+        else:
+            self.last = op
         self._count += 1
 
     def _unlink(self, op: Op) -> None:
