@@ -1,13 +1,15 @@
 """Benchmark of int8 post-training quantization against onnxruntime's ``quantize_static``.
 
 For each shared digits model: onnxruntime's static quantization (QDQ, per-channel, QInt8 activations and
-weights, MinMax calibration on the 200 ``x_calib`` images through a CalibrationDataReader), evaluated in
-onnxruntime (also after onnxruntime's recommended ``quant_pre_process``); ours (int8 per-channel, full
+weights, MinMax calibration on the 200 ``x_calib`` images through a CalibrationDataReader; also after
+onnxruntime's recommended ``quant_pre_process``), evaluated in onnxruntime with its int8 kernels and,
+unfused, as QDQ in float (on CPUs without VNNI its int8 kernels can saturate); ours (int8 per-channel, full
 integer) with MinMax calibration and with our best setting (calibration method, bias correction), chosen by
-output SQNR on 200 ``x_train`` images (never on the test set), evaluated in our reference interpreter.
-Prints top-1 accuracy on the 597 ``x_test`` images, top-1 agreement with the float model, output SQNR
-against the float model, and the time each quantizer and each evaluation took; writes
-``bench/results/quantize.json``.
+output SQNR on 200 ``x_train`` images (never on the test set), and that setting with the output layer in
+int16x8 (mixed precision), evaluated in our reference interpreter. Prints top-1 accuracy on the 597
+``x_test`` images, top-1 agreement with the float model, output SQNR against the float model, the time each
+quantizer and each evaluation took, and the images where a quantized model's top-1 differs from the float
+model's (with the float top-2 margin there); writes ``bench/results/quantize.json``.
 """
 
 from __future__ import annotations
@@ -68,11 +70,18 @@ class Result:
     extra: dict = field(default_factory=dict)
 
 
-def run_onnxruntime(path: str, inputs: np.ndarray) -> np.ndarray:
-    """Outputs of the ONNX model at ``path`` in onnxruntime, one sample at a time (batch 1), stacked."""
+def run_onnxruntime(path: str, inputs: np.ndarray, optimize: bool = True) -> np.ndarray:
+    """Outputs of the ONNX model at ``path`` in onnxruntime, one sample at a time (batch 1), stacked.
+
+    Without ``optimize`` onnxruntime does not fuse a QDQ model into its int8 kernels: it runs the
+    DequantizeLinear -> float op -> QuantizeLinear graph as written (the quantizer's intent, in float).
+    """
     import onnxruntime as ort
 
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: inputs[i:i + 1]})[0] for i in range(len(inputs))])
 
@@ -116,7 +125,7 @@ def onnxruntime_static(path: str, calib: np.ndarray, folder: str, preprocess: bo
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
             source = stem + ".onnx"
-            quant_pre_process(path, source)
+            quant_pre_process(path, source, skip_symbolic_shape=True)  # static shapes: onnx inference suffices
         quantize_static(source, output, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
@@ -140,6 +149,24 @@ def ours(path: str, calib: np.ndarray, setting: dict, correct_bias: bool = False
     return timed(go)  # type: ignore[return-value]
 
 
+def ours_int16_output(path: str, calib: np.ndarray, setting: dict, correct_bias: bool) -> tuple[Graph, float]:
+    """Ours with the same setting, but the layers computing the outputs lifted to int16x8 (mixed precision):
+    int8 everywhere else; returns the graph and the time it took."""
+    from qcompiler.mixed_precision import PrecisionPlan, calibrated_graph, output_layers, quantize_mixed
+    from qcompiler.passes.bias_correction import bias_correction
+    from qcompiler.quantize import prepare
+
+    def go() -> Graph:
+        graph = prepare(import_onnx(path), verify=False)
+        if correct_bias:
+            bias_correction(graph, {"input": calib}, per_channel=True)
+        calibrated = calibrated_graph(graph, {"input": calib}, verify=False, **setting)
+        plan = PrecisionPlan(int16_layers=tuple(output_layers(graph)))
+        return quantize_mixed(calibrated, plan, per_channel=True, verify=False)
+
+    return timed(go)  # type: ignore[return-value]
+
+
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Top-1 accuracy of ``outputs`` (N x classes) against ``labels``."""
     return float(np.mean(outputs.reshape(len(labels), -1).argmax(axis=1) == labels))
@@ -147,8 +174,16 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
 
 def result(quantizer: str, outputs: np.ndarray, float_outputs: np.ndarray, labels: np.ndarray,
            quantize_seconds: float, evaluate_seconds: float, setting: str = "", **extra: object) -> Result:
-    """A ``Result`` from a quantized model's outputs: accuracy, top-1 agreement with the float model, SQNR."""
-    agreement = accuracy(outputs, float_outputs.reshape(len(labels), -1).argmax(axis=1))
+    """A ``Result`` from a quantized model's outputs: accuracy, top-1 agreement with the float model, SQNR,
+    and the images whose top-1 differs from the float model's, with the float model's top-2 margin there
+    (a flip on a near tie is chance; one on a wide margin is damage)."""
+    reference = float_outputs.reshape(len(labels), -1)
+    agreement = accuracy(outputs, reference.argmax(axis=1))
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    flips = np.nonzero(outputs.reshape(len(labels), -1).argmax(axis=1) != reference.argmax(axis=1))[0]
+    extra["flips"] = [{"image": int(i), "float_margin": round(float(top2[i, 1] - top2[i, 0]), 4),
+                       "float_correct": bool(reference[i].argmax() == labels[i])} for i in flips]
+    extra["median_float_margin"] = round(float(np.median(top2[:, 1] - top2[:, 0])), 4)
     return Result(quantizer, accuracy(outputs, labels), agreement, sqnr_db(float_outputs, outputs), quantize_seconds,
                   evaluate_seconds, setting, dict(extra))
 
@@ -164,9 +199,11 @@ def bench_model(name: str, data: dict, folder: str, settings: tuple) -> dict:
     results = [Result("float (onnxruntime)", accuracy(float_out, labels), 1.0, None, 0.0, float_seconds)]
     for preprocess in (False, True):
         ort_path, ort_seconds = onnxruntime_static(path, calib, folder, preprocess)
-        ort_out, ort_eval = timed(lambda: run_onnxruntime(ort_path, test))
         label = "onnxruntime quantize_static" + (" +pre" if preprocess else "")
-        results.append(result(label, ort_out, float_out, labels, ort_seconds, ort_eval, "minmax"))
+        for optimize in (True, False):
+            ort_out, ort_eval = timed(lambda: run_onnxruntime(ort_path, test, optimize))
+            results.append(result(label, ort_out, float_out, labels, ort_seconds, ort_eval,
+                                  "int8 kernels" if optimize else "QDQ in float"))
 
     tried = []
     for label, setting, correct_bias in settings:
@@ -180,6 +217,11 @@ def bench_model(name: str, data: dict, folder: str, settings: tuple) -> dict:
         out, evaluate = timed(lambda: run_ours(graph, test))
         results.append(result(f"ours {kind}", out, float_out, labels, seconds, evaluate, label,
                               selection_sqnr_db=selection_sqnr))
+    best_label = chosen["best"][1]
+    _, setting, correct_bias = next(s for s in settings if s[0] == best_label)
+    graph, seconds = ours_int16_output(path, calib, setting, correct_bias)
+    out, evaluate = timed(lambda: run_ours(graph, test))
+    results.append(result("ours best, int16 output layer", out, float_out, labels, seconds, evaluate, best_label))
     return {"model": name, "results": [asdict(r) for r in results],
             "selection": {label: s for s, label, _, _ in tried}}
 
@@ -193,6 +235,13 @@ def print_table(model: dict) -> None:
         sqnr = "" if r["sqnr_db"] is None else f"{r['sqnr_db']:.2f}"
         print(f"  {r['quantizer']:32s} {r['setting']:22s} {r['accuracy']:7.4f} {r['float_agreement']:7.4f} {sqnr:>8s} "
               f"{r['quantize_seconds']:10.2f} {r['evaluate_seconds']:7.2f}")
+    for r in model["results"]:
+        flips = r["extra"].get("flips")
+        if flips:
+            margins = ", ".join(f"#{f['image']} margin {f['float_margin']:g}"
+                                + ("" if f["float_correct"] else " (float wrong)") for f in flips[:8])
+            print(f"    {r['quantizer']} ({r['setting']}) differs from float on {len(flips)} image(s): {margins}"
+                  f"{' ...' if len(flips) > 8 else ''}")
 
 
 def main() -> None:
