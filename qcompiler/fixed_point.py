@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from qcompiler.errors import QCompilerError
 from qcompiler.quant_math import (
@@ -26,16 +27,16 @@ _EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308
                (3, 720401), (4, 242))
 
 
-def _int64(x) -> np.ndarray:
+def _int64(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=np.int64)
 
 
-def wrap_int16(x) -> np.ndarray:
+def wrap_int16(x: ArrayLike) -> np.ndarray:
     """Two's-complement wrap of integers into int16 (a C cast to ``int16_t``)."""
     return ((_int64(x) + 2**15) & 0xFFFF) - 2**15
 
 
-def count_leading_zeros_u32(x) -> np.ndarray:
+def count_leading_zeros_u32(x: ArrayLike) -> np.ndarray:
     """Leading zero bits of values read as uint32 (32 for zero), like ``__builtin_clz`` with its zero case."""
     value = _int64(x) & 0xFFFFFFFF
     zeros = np.zeros(value.shape, dtype=np.int64)
@@ -46,7 +47,7 @@ def count_leading_zeros_u32(x) -> np.ndarray:
     return np.where(_int64(x) & 0xFFFFFFFF == 0, 32, zeros)
 
 
-def saturating_left_shift_int32(x, exponent: int) -> np.ndarray:
+def saturating_left_shift_int32(x: ArrayLike, exponent: int) -> np.ndarray:
     """gemmlowp ``SaturatingRoundingMultiplyByPOT`` with a positive exponent: ``x << exponent``, saturating."""
     x = _int64(x)
     if exponent <= 0:
@@ -55,19 +56,19 @@ def saturating_left_shift_int32(x, exponent: int) -> np.ndarray:
     return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, wrap_int32(x << exponent)))
 
 
-def rescale(x, source_integer_bits: int, target_integer_bits: int) -> np.ndarray:
+def rescale(x: ArrayLike, source_integer_bits: int, target_integer_bits: int) -> np.ndarray:
     """gemmlowp ``Rescale``: change a Q(m).(31-m) value's integer bits (saturating up, rounding down)."""
     return saturating_left_shift_int32(x, source_integer_bits - target_integer_bits)
 
 
-def rounding_half_sum(a, b) -> np.ndarray:
+def rounding_half_sum(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """gemmlowp ``RoundingHalfSum`` on int32: ``(a + b) / 2`` rounded away from zero."""
     total = _int64(a) + _int64(b)
     summed = total + np.where(total >= 0, 1, -1)
     return np.sign(summed) * (np.abs(summed) // 2)  # C division truncates towards zero
 
 
-def exp_on_interval_between_negative_one_quarter_and_0_excl(a) -> np.ndarray:
+def exp_on_interval_between_negative_one_quarter_and_0_excl(a: ArrayLike) -> np.ndarray:
     """gemmlowp: exp(a) for a Q0.31 ``a`` in [-1/4, 0), a Taylor expansion around -1/8; Q0.31 result."""
     constant_term, one_third = 1895147668, 715827883
     x = wrap_int32(_int64(a) + (1 << 28))
@@ -80,7 +81,7 @@ def exp_on_interval_between_negative_one_quarter_and_0_excl(a) -> np.ndarray:
     return wrap_int32(constant_term + srdhm(constant_term, wrap_int32(x + polynomial)))
 
 
-def exp_on_negative_values(a, integer_bits: int) -> np.ndarray:
+def exp_on_negative_values(a: ArrayLike, integer_bits: int) -> np.ndarray:
     """gemmlowp ``exp_on_negative_values``: exp(a) for a Q(integer_bits) value a <= 0; Q0.31 result."""
     a = _int64(a)
     fractional_bits = 31 - integer_bits
@@ -98,7 +99,7 @@ def exp_on_negative_values(a, integer_bits: int) -> np.ndarray:
     return np.where(a == 0, INT32_MAX, result)
 
 
-def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+def one_over_one_plus_x_for_x_in_0_1(a: ArrayLike) -> np.ndarray:
     """gemmlowp: 1 / (1 + a) for a Q0.31 ``a`` in [0, 1), by three Newton-Raphson steps; Q0.31 result."""
     half_denominator = rounding_half_sum(a, INT32_MAX)
     x = wrap_int32(1515870810 + srdhm(half_denominator, -1010580540))  # 48/17 - 32/17 * d, Q2.29
@@ -108,7 +109,7 @@ def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
     return rescale(x, 1, 0)
 
 
-def get_reciprocal(x, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
+def get_reciprocal(x: ArrayLike, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
     """TFLite ``GetReciprocal``: 1/x of a positive Q(x_integer_digits) value as (Q0.31 scale, bits over unit)."""
     x = _int64(x)
     headroom_plus_one = count_leading_zeros_u32(x)
@@ -182,7 +183,7 @@ SIGMOID_TABLE_UINT16 = np.array([
     65534, 65534, 65535], dtype=np.int64)
 
 
-def _scaled_int16_input(x, multiplier: int, left_shift: int) -> np.ndarray:
+def _scaled_int16_input(x: ArrayLike, multiplier: int, left_shift: int) -> np.ndarray:
     """The int16 sigmoid/tanh input rescaling: ``(x * multiplier + round) >> left_shift``, where a zero
     multiplier (a power-of-two input scale) means ``3 << left_shift`` with no shift."""
     if multiplier == 0:
@@ -191,7 +192,7 @@ def _scaled_int16_input(x, multiplier: int, left_shift: int) -> np.ndarray:
     return wrap_int32(_int64(x) * multiplier + rounding) >> left_shift
 
 
-def _sigmoid_table_interpolation(magnitude, fraction_bits: int, saturated: int) -> np.ndarray:
+def _sigmoid_table_interpolation(magnitude: ArrayLike, fraction_bits: int, saturated: int) -> np.ndarray:
     """Interpolate the sigmoid table at ``magnitude`` (index in the high bits, ``fraction_bits`` below)."""
     index = magnitude >> fraction_bits
     inside = index < 255
@@ -201,7 +202,7 @@ def _sigmoid_table_interpolation(magnitude, fraction_bits: int, saturated: int) 
     return np.where(inside, (low << fraction_bits) + fraction * (high - low), saturated)
 
 
-def logistic_int16(x, multiplier: int, left_shift: int) -> np.ndarray:
+def logistic_int16(x: ArrayLike, multiplier: int, left_shift: int) -> np.ndarray:
     """TFLite's reference int16 LOGISTIC (input scale folded into multiplier/shift; output Q0.15)."""
     data = _scaled_int16_input(x, multiplier, left_shift)
     result = _sigmoid_table_interpolation(np.abs(data), 9, 0x7FFF << 10)
@@ -209,7 +210,7 @@ def logistic_int16(x, multiplier: int, left_shift: int) -> np.ndarray:
     return wrap_int16((result & 0xFFFFFFFF) >> 10)
 
 
-def tanh_int16(x, multiplier: int, left_shift: int) -> np.ndarray:
+def tanh_int16(x: ArrayLike, multiplier: int, left_shift: int) -> np.ndarray:
     """TFLite's reference int16 TANH (input scale folded into multiplier/shift; output Q0.15)."""
     data = _scaled_int16_input(x, multiplier, left_shift)
     result = wrap_int32(_sigmoid_table_interpolation(np.abs(data), 8, 0xFFFF << 8))
@@ -273,12 +274,12 @@ def lut_populate_int16(input_scale: float, input_zero_point: int, output_scale: 
     return np.concatenate([table, last]).astype(np.int64)
 
 
-def lut_lookup_8bit(x, table: np.ndarray, storage: str = "i8") -> np.ndarray:
+def lut_lookup_8bit(x: ArrayLike, table: np.ndarray, storage: str = "i8") -> np.ndarray:
     """Look 8-bit values up in a table from ``lut_populate_8bit``."""
     return np.asarray(table, dtype=np.int64)[_int64(x) - STORAGE_RANGES[storage][0]]
 
 
-def lut_lookup_int16(x, table: np.ndarray) -> np.ndarray:
+def lut_lookup_int16(x: ArrayLike, table: np.ndarray) -> np.ndarray:
     """TFLite's int16 ``LUTLookup``: the top 9 bits index the 513-entry table, the low 7 interpolate."""
     x = _int64(x)
     table = np.asarray(table, dtype=np.int64)
@@ -295,7 +296,7 @@ def lut_lookup_int16(x, table: np.ndarray) -> np.ndarray:
 # 16-bit gemmlowp arithmetic (hard swish).
 
 
-def saturating_rounding_doubling_high_mul_int16(a, b) -> np.ndarray:
+def saturating_rounding_doubling_high_mul_int16(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int16 values (ties away from zero)."""
     a, b = np.broadcast_arrays(_int64(a), _int64(b))
     product = a * b
@@ -304,7 +305,7 @@ def saturating_rounding_doubling_high_mul_int16(a, b) -> np.ndarray:
     return np.where((a == -32768) & (b == -32768), 32767, high)
 
 
-def saturating_doubling_high_mul_int16(a, b) -> np.ndarray:
+def saturating_doubling_high_mul_int16(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """TFLite ``SaturatingDoublingHighMul`` on int16 (like SQDMULH: the doubled high half, truncated)."""
     a, b = np.broadcast_arrays(_int64(a), _int64(b))
     product = a * b
@@ -312,7 +313,7 @@ def saturating_doubling_high_mul_int16(a, b) -> np.ndarray:
     return np.where((a == -32768) & (b == -32768), 32767, high)
 
 
-def rounding_divide_by_pot_int16(x, exponent: int) -> np.ndarray:
+def rounding_divide_by_pot_int16(x: ArrayLike, exponent: int) -> np.ndarray:
     """gemmlowp ``RoundingDivideByPOT`` on int16 values, with the int16 mask truncation for exponents > 15."""
     x = wrap_int16(x)
     mask = int(wrap_int16((1 << exponent) - 1))
@@ -321,7 +322,7 @@ def rounding_divide_by_pot_int16(x, exponent: int) -> np.ndarray:
     return wrap_int16((x >> exponent) + (remainder > threshold))
 
 
-def saturating_left_shift_int16(x, amount: int) -> np.ndarray:
+def saturating_left_shift_int16(x: ArrayLike, amount: int) -> np.ndarray:
     """TFLite's hard-swish ``SaturatingLeftShift``: ``x * 2**amount`` clamped to int16."""
     return np.clip(_int64(x) * (1 << amount), -32768, 32767)
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from qcompiler.errors import VerificationError
 from qcompiler.ops.registry import REQUIRED, OpDef, op
 from qcompiler.types import TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 
 @op("const")
@@ -15,17 +20,17 @@ class Const(OpDef):
 
     attrs = {"value": REQUIRED}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         value = op.attrs["value"]
         quant_type = op.results[0].type if op.results else None
         if quant_type is not None and quant_type.quant is not None:
             return quant_type
         return TensorType.of(value)
 
-    def evaluate(self, op) -> np.ndarray:
+    def evaluate(self, op: Op) -> np.ndarray:
         return op.attrs["value"]
 
-    def verify(self, op) -> None:
+    def verify(self, op: Op) -> None:
         super().verify(op)
         value = op.attrs["value"]
         if not isinstance(value, np.ndarray):

@@ -3,13 +3,16 @@ result-type helpers, broadcasting of (possibly symbolic) shapes and TFLite's fus
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 
 from qcompiler.errors import VerificationError
 from qcompiler.ops.registry import OpDef
 from qcompiler.types import Dim, TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 #: TFLite's fused activation functions and the interval each clamps to.
 ACTIVATION_BOUNDS: dict[str, tuple[float, float]] = {
@@ -23,12 +26,12 @@ ACTIVATION_BOUNDS: dict[str, tuple[float, float]] = {
 LAYOUTS = ("NHWC", "NCHW")
 
 
-def fail(op, message: str) -> VerificationError:
+def fail(op: Op, message: str) -> VerificationError:
     """A verification error about ``op`` that names its kind and carries its location."""
     return VerificationError(f"{op.kind}: {message}", op.loc)
 
 
-def operand_type(op, index: int) -> TensorType:
+def operand_type(op: Op, index: int) -> TensorType:
     """The type of operand ``index``; ranked types only (core ops need known ranks)."""
     value = op.operand(index)
     if value is None:
@@ -38,7 +41,7 @@ def operand_type(op, index: int) -> TensorType:
     return value.type
 
 
-def int_attr(op, name: str) -> int:
+def int_attr(op: Op, name: str) -> int:
     """An integer attribute (bools rejected)."""
     value = op.attr(name)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -46,7 +49,7 @@ def int_attr(op, name: str) -> int:
     return int(value)
 
 
-def float_attr(op, name: str) -> float:
+def float_attr(op: Op, name: str) -> float:
     """A float attribute (ints accepted)."""
     value = op.attr(name)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -54,7 +57,7 @@ def float_attr(op, name: str) -> float:
     return float(value)
 
 
-def bool_attr(op, name: str) -> bool:
+def bool_attr(op: Op, name: str) -> bool:
     """A boolean attribute."""
     value = op.attr(name)
     if not isinstance(value, (bool, np.bool_)):
@@ -62,7 +65,7 @@ def bool_attr(op, name: str) -> bool:
     return bool(value)
 
 
-def ints_attr(op, name: str, length: Optional[int] = None) -> list[int]:
+def ints_attr(op: Op, name: str, length: Optional[int] = None) -> list[int]:
     """A list-of-integers attribute, optionally of a fixed length."""
     value = op.attr(name)
     if isinstance(value, np.ndarray):
@@ -75,7 +78,7 @@ def ints_attr(op, name: str, length: Optional[int] = None) -> list[int]:
     return [int(v) for v in value]
 
 
-def choice_attr(op, name: str, choices: Sequence[str]) -> str:
+def choice_attr(op: Op, name: str, choices: Sequence[str]) -> str:
     """A string attribute restricted to ``choices``."""
     value = op.attr(name)
     if value not in choices:
@@ -83,7 +86,7 @@ def choice_attr(op, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-def activation_attr(op) -> str:
+def activation_attr(op: Op) -> str:
     """The op's fused activation name, checked."""
     return choice_attr(op, "activation", tuple(ACTIVATION_BOUNDS))
 
@@ -96,7 +99,7 @@ def apply_activation(x: np.ndarray, activation: str) -> np.ndarray:
     return np.clip(x, low, high).astype(x.dtype, copy=False)
 
 
-def axis_attr(op, name: str, rank: int) -> int:
+def axis_attr(op: Op, name: str, rank: int) -> int:
     """An axis attribute normalized into ``[0, rank)``."""
     axis = int_attr(op, name)
     if not -rank <= axis < max(rank, 1):
@@ -104,7 +107,7 @@ def axis_attr(op, name: str, rank: int) -> int:
     return axis % max(rank, 1)
 
 
-def axes_attr(op, name: str, rank: int) -> list[int]:
+def axes_attr(op: Op, name: str, rank: int) -> list[int]:
     """A list of distinct axes normalized into ``[0, rank)`` and sorted."""
     axes = ints_attr(op, name)
     for axis in axes:
@@ -130,7 +133,7 @@ def moved(type: TensorType, shape: Sequence[Dim]) -> TensorType:
     return TensorType(tuple(shape), type.element, quant)
 
 
-def broadcast_shapes(op, *shapes: Sequence[Dim]) -> tuple[Dim, ...]:
+def broadcast_shapes(op: Op, *shapes: Sequence[Dim]) -> tuple[Dim, ...]:
     """numpy broadcasting of shapes whose dims may be symbols (a symbol only meets 1 or itself)."""
     rank = max(len(s) for s in shapes)
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
@@ -151,7 +154,7 @@ class CoreOp(OpDef):
     what the op computes is a verification error naming the op's location.
     """
 
-    def verify(self, op) -> None:
+    def verify(self, op: Op) -> None:
         super().verify(op)
         inferred = self.infer(op)
         inferred = [inferred] if isinstance(inferred, TensorType) else list(inferred)

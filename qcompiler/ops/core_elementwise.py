@@ -4,7 +4,7 @@ unary activations and math functions. Each mirrors one TFLite builtin operator."
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from qcompiler.ops.core_common import (
     operand_type)
 from qcompiler.ops.registry import op as register_op
 from qcompiler.types import TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -29,13 +32,13 @@ class BinaryOp(CoreOp):
     attrs: dict = {}
     compute: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         lhs, rhs = operand_type(op, 0), operand_type(op, 1)
         if "activation" in self.attrs:
             activation_attr(op)
         return computed(lhs, broadcast_shapes(op, lhs.shape, rhs.shape))
 
-    def evaluate(self, op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         dtype = op.result.type.dtype if op.results else np.result_type(lhs, rhs)
         out = np.asarray(type(self).compute(lhs, rhs)).astype(dtype, copy=False)
         if "activation" in self.attrs:
@@ -76,15 +79,15 @@ class UnaryOp(CoreOp):
     operands = ("input",)
     attrs: dict = {}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         self.check(op)
         return computed(source, source.shape)
 
-    def check(self, op) -> None:
+    def check(self, op: Op) -> None:
         """Check the op's attributes (none by default)."""
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         dtype = op.result.type.dtype if op.results else x.dtype
         return np.asarray(self.compute(x, op)).astype(dtype, copy=False)
 
@@ -132,7 +135,7 @@ class Clamp(UnaryOp):
 
     attrs = {"min": -math.inf, "max": math.inf}
 
-    def check(self, op) -> None:
+    def check(self, op: Op) -> None:
         if float_attr(op, "min") > float_attr(op, "max"):
             raise fail(op, f"min {op.attr('min')} is above max {op.attr('max')}")
 
@@ -146,7 +149,7 @@ class LeakyRelu(UnaryOp):
 
     attrs = {"alpha": 0.01}
 
-    def check(self, op) -> None:
+    def check(self, op: Op) -> None:
         float_attr(op, "alpha")
 
     def compute(self, x: np.ndarray, op) -> np.ndarray:
@@ -159,7 +162,7 @@ class Gelu(UnaryOp):
 
     attrs = {"approximate": False}
 
-    def check(self, op) -> None:
+    def check(self, op: Op) -> None:
         bool_attr(op, "approximate")
 
     def compute(self, x: np.ndarray, op) -> np.ndarray:
@@ -176,7 +179,7 @@ class Cast(CoreOp):
     operands = ("input",)
     attrs = {"to": "f32"}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         from qcompiler.types import ELEMENT_DTYPES
 
@@ -185,5 +188,5 @@ class Cast(CoreOp):
             raise fail(op, f"cannot cast to '{to}'")
         return TensorType(source.shape, to)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         return np.asarray(x).astype(op.result.type.dtype)

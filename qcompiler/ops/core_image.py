@@ -7,7 +7,7 @@ matrix product over all output pixels), so they stay fast enough for the interpr
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from qcompiler.ops.core_common import (
     ints_attr, moved, operand_type)
 from qcompiler.ops.registry import op as register_op
 from qcompiler.types import Dim, TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 
 def spatial_axes(layout: str) -> tuple[int, int]:
@@ -43,7 +46,7 @@ def window_output_size(size: Dim, kernel: int, stride: int, dilation: int, pad_b
 class WindowOp(CoreOp):
     """Common attribute checks and shape rule of sliding-window image ops."""
 
-    def window(self, op) -> tuple[str, list[int], list[int], list[int]]:
+    def window(self, op: Op) -> tuple[str, list[int], list[int], list[int]]:
         """The checked (layout, strides, dilations, padding) of ``op``."""
         layout = choice_attr(op, "layout", LAYOUTS)
         strides = ints_attr(op, "strides", 2)
@@ -55,14 +58,14 @@ class WindowOp(CoreOp):
             raise fail(op, f"padding must not be negative, got {padding}")
         return layout, strides, dilations, padding
 
-    def image_type(self, op) -> TensorType:
+    def image_type(self, op: Op) -> TensorType:
         """The 4-D input type."""
         source = operand_type(op, 0)
         if source.rank != 4:
             raise fail(op, f"input must be a 4-D image, got rank {source.rank}")
         return source
 
-    def output_shape(self, op, source: TensorType, kernel: Sequence[int], channels: Dim) -> tuple[Dim, ...]:
+    def output_shape(self, op: Op, source: TensorType, kernel: Sequence[int], channels: Dim) -> tuple[Dim, ...]:
         """The output shape for a window of size ``kernel`` producing ``channels`` channels."""
         layout, strides, dilations, padding = self.window(op)
         h_axis, w_axis = spatial_axes(layout)
@@ -146,7 +149,7 @@ class Conv2D(WindowOp):
     attrs = {"strides": [1, 1], "dilations": [1, 1], "padding": [0, 0, 0, 0], "groups": 1, "layout": "NHWC",
              "activation": "none"}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = self.image_type(op)
         layout = choice_attr(op, "layout", LAYOUTS)
         activation_attr(op)
@@ -165,12 +168,12 @@ class Conv2D(WindowOp):
         self.check_bias(op, out_channels)
         return computed(source, self.output_shape(op, source, (kh, kw), out_channels))
 
-    def check_bias(self, op, channels: int) -> None:
+    def check_bias(self, op: Op, channels: int) -> None:
         """The optional bias must be [channels]."""
         if op.operand(2) is not None and operand_type(op, 2).shape != (channels,):
             raise fail(op, f"bias must be [{channels}], got {operand_type(op, 2).shape}")
 
-    def taps_weight(self, op, weight: np.ndarray) -> np.ndarray:
+    def taps_weight(self, op: Op, weight: np.ndarray) -> np.ndarray:
         """The weight as [KH, KW, G, C/G, O/G]."""
         groups = int(op.attr("groups"))
         if op.attr("layout") == "NHWC":
@@ -179,7 +182,7 @@ class Conv2D(WindowOp):
         out_channels, per_group, kh, kw = weight.shape
         return weight.reshape(groups, out_channels // groups, per_group, kh, kw).transpose(3, 4, 0, 2, 1)
 
-    def evaluate(self, op, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
         layout = op.attr("layout")
         out = grouped_conv_nhwc(to_nhwc(x, layout), self.taps_weight(op, weight), bias, op.attr("strides"),
                                 op.attr("dilations"), op.attr("padding"))
@@ -195,7 +198,7 @@ class DepthwiseConv2D(Conv2D):
     attrs = {"strides": [1, 1], "dilations": [1, 1], "padding": [0, 0, 0, 0], "depth_multiplier": 1,
              "layout": "NHWC", "activation": "none"}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = self.image_type(op)
         layout = choice_attr(op, "layout", LAYOUTS)
         activation_attr(op)
@@ -215,7 +218,7 @@ class DepthwiseConv2D(Conv2D):
         self.check_bias(op, channels)
         return computed(source, self.output_shape(op, source, (kh, kw), channels))
 
-    def taps_weight(self, op, weight: np.ndarray) -> np.ndarray:
+    def taps_weight(self, op: Op, weight: np.ndarray) -> np.ndarray:
         multiplier = int(op.attr("depth_multiplier"))
         hwc = weight[0] if op.attr("layout") == "NHWC" else weight[:, 0].transpose(1, 2, 0)
         kh, kw, channels = hwc.shape
@@ -229,7 +232,7 @@ class PoolOp(WindowOp):
     attrs = {"kernel": [1, 1], "strides": [1, 1], "padding": [0, 0, 0, 0], "layout": "NHWC",
              "activation": "none"}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = self.image_type(op)
         kernel = ints_attr(op, "kernel", 2)
         activation_attr(op)
@@ -253,7 +256,7 @@ class MaxPool2D(PoolOp):
     def result_type(self, source: TensorType, shape) -> TensorType:
         return moved(source, shape)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         layout = op.attr("layout")
         out = None
         for _, _, tap in window_taps(to_nhwc(x, layout), op.attr("kernel"), op.attr("strides"), (1, 1),
@@ -266,7 +269,7 @@ class MaxPool2D(PoolOp):
 class AvgPool2D(PoolOp):
     """Mean over each window (TFLite AVERAGE_POOL_2D): padded cells are not counted."""
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         layout = op.attr("layout")
         image = to_nhwc(x, layout)
         kernel, strides, padding = op.attr("kernel"), op.attr("strides"), op.attr("padding")
@@ -287,7 +290,7 @@ class LocalResponseNorm(CoreOp):
     operands = ("input",)
     attrs = {"radius": 2, "bias": 1.0, "alpha": 1.0, "beta": 0.5, "layout": "NHWC"}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         if source.rank != 4:
             raise fail(op, f"input must be a 4-D image, got rank {source.rank}")
@@ -298,7 +301,7 @@ class LocalResponseNorm(CoreOp):
             float_attr(op, name)
         return computed(source, source.shape)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         axis = channel_axis(op.attr("layout"))
         radius = int(op.attr("radius"))
         squares = np.moveaxis(x.astype(np.float64) ** 2, axis, -1)

@@ -3,7 +3,7 @@ reductions (mean, sum, reduce_max, reduce_min). Each mirrors a TFLite builtin op
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from qcompiler.ops.core_common import (
     fail, float_attr, operand_type)
 from qcompiler.ops.registry import op as register_op
 from qcompiler.types import TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 
 @register_op("core.fully_connected")
@@ -22,7 +25,7 @@ class FullyConnected(CoreOp):
     operands = ("input", "weight", "bias?")
     attrs = {"activation": "none"}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source, weight = operand_type(op, 0), operand_type(op, 1)
         activation_attr(op)
         if weight.rank != 2:
@@ -36,7 +39,7 @@ class FullyConnected(CoreOp):
                 raise fail(op, f"bias must be [{weight.shape[0]}], got {bias.shape}")
         return computed(source, source.shape[:-1] + (weight.shape[0],))
 
-    def evaluate(self, op, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
         out = np.matmul(x, weight.T)
         if bias is not None:
             out = out + bias
@@ -51,7 +54,7 @@ class BatchMatmul(CoreOp):
     operands = ("a", "b")
     attrs = {"adj_x": False, "adj_y": False}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         a, b = operand_type(op, 0), operand_type(op, 1)
         if a.rank < 2 or b.rank < 2:
             raise fail(op, "operands need rank 2 or more")
@@ -62,7 +65,7 @@ class BatchMatmul(CoreOp):
         batch = broadcast_shapes(op, a.shape[:-2], b.shape[:-2])
         return computed(a, batch + (a_rows, b_cols))
 
-    def evaluate(self, op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if op.attr("adj_x"):
             a = np.swapaxes(a, -1, -2)
         if op.attr("adj_y"):
@@ -77,13 +80,13 @@ class Softmax(CoreOp):
     operands = ("input",)
     attrs = {"axis": -1, "beta": 1.0}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         axis_attr(op, "axis", source.rank)
         float_attr(op, "beta")
         return computed(source, source.shape)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         axis = int(op.attr("axis"))
         scaled = x * np.asarray(op.attr("beta"), dtype=x.dtype)
         shifted = np.exp(scaled - np.max(scaled, axis=axis, keepdims=True))
@@ -98,7 +101,7 @@ class LayerNorm(CoreOp):
     operands = ("input", "scale?", "bias?")
     attrs = {"axis": -1, "epsilon": 1e-5}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         axis = axis_attr(op, "axis", source.rank)
         float_attr(op, "epsilon")
@@ -111,7 +114,7 @@ class LayerNorm(CoreOp):
                                    f"dims {normalized}")
         return computed(source, source.shape)
 
-    def evaluate(self, op, x: np.ndarray, scale: Optional[np.ndarray] = None,
+    def evaluate(self, op: Op, x: np.ndarray, scale: Optional[np.ndarray] = None,
                  bias: Optional[np.ndarray] = None) -> np.ndarray:
         axes = tuple(range(int(op.attr("axis")) % x.ndim, x.ndim))
         mean = np.mean(x, axis=axes, keepdims=True)
@@ -131,14 +134,14 @@ class ReduceOp(CoreOp):
     operands = ("input",)
     attrs = {"axes": [-1], "keepdims": False}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         axes = axes_attr(op, "axes", source.rank)
         keep = bool_attr(op, "keepdims")
         shape = [1 if i in axes else d for i, d in enumerate(source.shape) if keep or i not in axes]
         return computed(source, shape)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         axes = tuple(sorted({a % x.ndim for a in op.attr("axes")}))
         out = type(self).reduce(x, axis=axes, keepdims=bool(op.attr("keepdims")))
         return np.asarray(out).astype(op.result.type.dtype, copy=False)

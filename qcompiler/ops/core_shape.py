@@ -3,12 +3,17 @@ broadcast_to. They keep per-tensor quantization parameters (values move, they ar
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from qcompiler.ops.core_common import (
     CoreOp, axis_attr, fail, float_attr, int_attr, ints_attr, moved, operand_type)
 from qcompiler.ops.registry import op as register_op
 from qcompiler.types import TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 
 @register_op("core.reshape")
@@ -19,7 +24,7 @@ class Reshape(CoreOp):
     operands = ("input",)
     attrs = {"shape": []}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         shape = ints_attr(op, "shape")
         if shape.count(-1) > 1 or any(d < -1 for d in shape):
@@ -35,7 +40,7 @@ class Reshape(CoreOp):
                 raise fail(op, f"cannot reshape {source.shape} ({total} elements) to {shape} ({known})")
         return moved(source, shape)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         return x.reshape(op.result.type.shape if op.result.type.is_static else op.attr("shape"))
 
 
@@ -46,14 +51,14 @@ class Transpose(CoreOp):
     operands = ("input",)
     attrs = {"perm": []}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         perm = ints_attr(op, "perm")
         if sorted(perm) != list(range(source.rank)):
             raise fail(op, f"perm {perm} is not a permutation of the {source.rank} dims")
         return moved(source, [source.shape[p] for p in perm])
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(x.transpose(op.attr("perm")))
 
 
@@ -64,7 +69,7 @@ class Concat(CoreOp):
     operands = ("inputs*",)
     attrs = {"axis": 0}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         if not op.operands:
             raise fail(op, "needs at least one input")
         types = [operand_type(op, i) for i in range(len(op.operands))]
@@ -80,7 +85,7 @@ class Concat(CoreOp):
         shape[axis] = total
         return moved(types[0], shape)
 
-    def evaluate(self, op, *inputs: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, *inputs: np.ndarray) -> np.ndarray:
         return np.concatenate(inputs, axis=int(op.attr("axis")))
 
 
@@ -92,7 +97,7 @@ class Pad(CoreOp):
     operands = ("input",)
     attrs = {"pads": [], "value": 0.0}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         pads = ints_attr(op, "pads", 2 * source.rank)
         float_attr(op, "value")
@@ -102,7 +107,7 @@ class Pad(CoreOp):
         shape = [d + pads[i] + pads[i + rank] if isinstance(d, int) else d for i, d in enumerate(source.shape)]
         return moved(source, shape)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         pads, rank = op.attr("pads"), x.ndim
         return np.pad(x, [(pads[i], pads[i + rank]) for i in range(rank)], constant_values=op.attr("value"))
 
@@ -115,7 +120,7 @@ class Slice(CoreOp):
     operands = ("input",)
     attrs = {"begin": [], "end": [], "strides": []}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         begin, end = ints_attr(op, "begin", source.rank), ints_attr(op, "end", source.rank)
         strides = ints_attr(op, "strides", source.rank)
@@ -125,7 +130,7 @@ class Slice(CoreOp):
                  for d, b, e, s in zip(source.shape, begin, end, strides)]
         return moved(source, shape)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         index = tuple(slice(b, e, s) for b, e, s in zip(op.attr("begin"), op.attr("end"), op.attr("strides")))
         return np.ascontiguousarray(x[index])
 
@@ -138,14 +143,14 @@ class Gather(CoreOp):
     operands = ("input", "indices")
     attrs = {"axis": 0}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source, indices = operand_type(op, 0), operand_type(op, 1)
         axis = axis_attr(op, "axis", source.rank)
         if indices.dtype.kind not in "iu":
             raise fail(op, f"indices must be integers, got {indices.element}")
         return moved(source, source.shape[:axis] + indices.shape + source.shape[axis + 1:])
 
-    def evaluate(self, op, x: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray, indices: np.ndarray) -> np.ndarray:
         axis = int(op.attr("axis")) % x.ndim
         if indices.size and (indices.max() >= x.shape[axis] or indices.min() < -x.shape[axis]):
             raise fail(op, f"an index is out of range for dim {axis} of size {x.shape[axis]}")
@@ -160,7 +165,7 @@ class Split(CoreOp):
     attrs = {"axis": 0, "sizes": []}
     num_results = None
 
-    def infer(self, op) -> list[TensorType]:
+    def infer(self, op: Op) -> list[TensorType]:
         source = operand_type(op, 0)
         axis = axis_attr(op, "axis", source.rank)
         sizes = ints_attr(op, "sizes")
@@ -170,7 +175,7 @@ class Split(CoreOp):
             raise fail(op, f"sizes {sizes} do not add up to dim {axis} of size {source.shape[axis]}")
         return [moved(source, source.shape[:axis] + (s,) + source.shape[axis + 1:]) for s in sizes]
 
-    def evaluate(self, op, x: np.ndarray) -> list[np.ndarray]:
+    def evaluate(self, op: Op, x: np.ndarray) -> list[np.ndarray]:
         axis = int(op.attr("axis")) % x.ndim
         return np.split(x, np.cumsum(op.attr("sizes"))[:-1], axis=axis)
 
@@ -182,7 +187,7 @@ class BroadcastTo(CoreOp):
     operands = ("input",)
     attrs = {"shape": []}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         shape = ints_attr(op, "shape")
         if len(shape) < source.rank or any(
@@ -190,5 +195,5 @@ class BroadcastTo(CoreOp):
             raise fail(op, f"cannot broadcast {source.shape} to {shape}")
         return moved(source, shape)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.broadcast_to(x, op.attr("shape")))

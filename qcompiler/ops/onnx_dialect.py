@@ -10,7 +10,7 @@ their schema are evaluated by expanding it.
 from __future__ import annotations
 
 import weakref
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -20,6 +20,9 @@ from qcompiler.errors import QCompilerError, UnsupportedOpError
 from qcompiler.onnx_convert import attribute_from_python, type_from_onnx, value_info
 from qcompiler.ops.registry import OpDef, register_fallback
 from qcompiler.types import TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 #: ONNX operators whose semantics need subgraphs, sequences, optionals or randomness: not supported.
 UNSUPPORTED_ONNX_OPS = frozenset({
@@ -82,7 +85,7 @@ def supported_onnx_ops() -> frozenset[str]:
 _SUPPORTED: Optional[frozenset[str]] = None
 
 
-def onnx_node_for(op, input_names: Sequence[str], output_names: Sequence[str]) -> onnx.NodeProto:
+def onnx_node_for(op: Op, input_names: Sequence[str], output_names: Sequence[str]) -> onnx.NodeProto:
     """An ONNX node equivalent to an ``onnx.*`` op, with the given tensor names."""
     op_type = op.kind.split(".", 1)[1]
     opset = op.graph.opset if op.graph is not None else 17
@@ -103,7 +106,7 @@ class OnnxOp(OpDef):
         self.kind = f"onnx.{op_type}"
 
     # -- type inference -------------------------------------------------------------------
-    def infer(self, op) -> list[TensorType]:
+    def infer(self, op: Op) -> list[TensorType]:
         opset = op.graph.opset if op.graph is not None else _opset_hint(op)
         input_names = [f"in{i}" if v is not None else "" for i, v in enumerate(op.operands)]
         num_outputs = len(op.results) if op.results else _default_output_count(self.op_type, op, opset)
@@ -144,7 +147,7 @@ class OnnxOp(OpDef):
         return types
 
     # -- evaluation -----------------------------------------------------------------------
-    def evaluate(self, op, *inputs: Optional[np.ndarray]):
+    def evaluate(self, op: Op, *inputs: Optional[np.ndarray]):
         from qcompiler.ops.onnx_kernels import FAST_KERNELS
 
         kernel = FAST_KERNELS.get(self.op_type)
@@ -196,7 +199,7 @@ def _match_type(array: np.ndarray, type: TensorType) -> np.ndarray:
     return array
 
 
-def _opset_hint(op) -> int:
+def _opset_hint(op: Op) -> int:
     """The opset of a detached op (a type-inference probe): that of the graph its operands come from."""
     for value in op.operands:
         producer = None if value is None else value.producer
@@ -213,7 +216,7 @@ def _default_output_count(op_type: str, op, opset: int) -> int:
 _EVALUATORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _reference_evaluator(op, inputs: Sequence[Optional[np.ndarray]]):
+def _reference_evaluator(op: Op, inputs: Sequence[Optional[np.ndarray]]):
     """A cached ``onnx.reference`` evaluator for one op; rebuilt when the op's attributes change."""
     from onnx.reference import ReferenceEvaluator
 

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, TYPE_CHECKING
 
 import numpy as np
 
 from qcompiler.ops import onnx_kernels_window as window
 
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
+
 Kernel = Callable[..., object]
 
 
-def _opset(op) -> int:
+def _opset(op: Op) -> int:
     return op.graph.opset if op.graph is not None else 17
 
 
-def gemm(op, a: np.ndarray, b: np.ndarray, c: Optional[np.ndarray] = None):
+def gemm(op: Op, a: np.ndarray, b: np.ndarray, c: Optional[np.ndarray] = None):
     """ONNX Gemm: ``alpha * A' @ B' + beta * C`` with optional transposes and a broadcast C."""
     if a.ndim != 2 or b.ndim != 2 or a.dtype.kind != "f":
         return NotImplemented
@@ -40,12 +43,12 @@ def gemm(op, a: np.ndarray, b: np.ndarray, c: Optional[np.ndarray] = None):
     return out
 
 
-def matmul(op, a: np.ndarray, b: np.ndarray):
+def matmul(op: Op, a: np.ndarray, b: np.ndarray):
     """ONNX MatMul: numpy's matmul (same broadcasting and 1-D promotion rules)."""
     return np.matmul(a, b)
 
 
-def batch_normalization(op, x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray,
+def batch_normalization(op: Op, x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray,
                         var: np.ndarray):
     """ONNX BatchNormalization in inference mode (one output, per-channel statistics)."""
     if len(op.results) != 1 or op.attrs.get("training_mode", 0) or op.attrs.get("spatial", 1) != 1:
@@ -59,7 +62,7 @@ def batch_normalization(op, x: np.ndarray, scale: np.ndarray, bias: np.ndarray, 
     return (x * factor.astype(x.dtype).reshape(broadcast) + shift.astype(x.dtype).reshape(broadcast)).astype(x.dtype)
 
 
-def _softmax_axes(op, x: np.ndarray):
+def _softmax_axes(op: Op, x: np.ndarray):
     """The array to normalise and the axis to normalise over, under the op's opset rules.
 
     Before opset 13 the input is coerced to 2-D at ``axis`` (default 1) and normalised over the second
@@ -73,7 +76,7 @@ def _softmax_axes(op, x: np.ndarray):
     return x.reshape(rows, -1), 1
 
 
-def softmax(op, x: np.ndarray):
+def softmax(op: Op, x: np.ndarray):
     """ONNX Softmax, numerically stable (the maximum is subtracted first)."""
     if x.dtype.kind != "f" or x.ndim == 0:
         return NotImplemented
@@ -82,7 +85,7 @@ def softmax(op, x: np.ndarray):
     return (shifted / shifted.sum(axis=axis, keepdims=True)).reshape(x.shape)
 
 
-def log_softmax(op, x: np.ndarray):
+def log_softmax(op: Op, x: np.ndarray):
     """ONNX LogSoftmax, numerically stable."""
     if x.dtype.kind != "f" or x.ndim == 0:
         return NotImplemented
@@ -91,7 +94,7 @@ def log_softmax(op, x: np.ndarray):
     return (shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))).reshape(x.shape)
 
 
-def hardmax(op, x: np.ndarray):
+def hardmax(op: Op, x: np.ndarray):
     """ONNX Hardmax: 1 at the first maximum along the axis, 0 elsewhere (opset rules as for Softmax)."""
     if x.ndim == 0:
         return NotImplemented
@@ -102,7 +105,7 @@ def hardmax(op, x: np.ndarray):
     return out.reshape(x.shape)
 
 
-def lrn(op, x: np.ndarray):
+def lrn(op: Op, x: np.ndarray):
     """ONNX LRN: ``x / (bias + alpha / size * sum of squares over nearby channels) ** beta``."""
     if x.ndim < 3 or x.dtype.kind != "f":
         return NotImplemented
@@ -119,7 +122,7 @@ def lrn(op, x: np.ndarray):
     return (x / (bias + alpha / size * window_sums) ** beta).astype(x.dtype)
 
 
-def global_average_pool(op, x: np.ndarray):
+def global_average_pool(op: Op, x: np.ndarray):
     """ONNX GlobalAveragePool: the mean over every spatial axis, kept as size-1 axes."""
     if x.ndim < 3:
         return NotImplemented
@@ -127,14 +130,14 @@ def global_average_pool(op, x: np.ndarray):
                   ).astype(x.dtype)
 
 
-def global_max_pool(op, x: np.ndarray):
+def global_max_pool(op: Op, x: np.ndarray):
     """ONNX GlobalMaxPool: the maximum over every spatial axis, kept as size-1 axes."""
     if x.ndim < 3:
         return NotImplemented
     return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
 
 
-def global_lp_pool(op, x: np.ndarray):
+def global_lp_pool(op: Op, x: np.ndarray):
     """ONNX GlobalLpPool: the p-norm (``p`` default 2) over every spatial axis, kept as size-1 axes.
 
     The reference implementation has no class for it, so this kernel is its only implementation.
@@ -150,7 +153,7 @@ def global_lp_pool(op, x: np.ndarray):
 def _same_dtype(function: Callable[..., np.ndarray]) -> Kernel:
     """An elementwise kernel for numpy ``function`` that keeps its operands' (shared) dtype."""
 
-    def kernel(op, *inputs: np.ndarray):
+    def kernel(op: Op, *inputs: np.ndarray):
         if any(x is None or x.dtype != inputs[0].dtype or x.dtype.kind not in "fiub" for x in inputs):
             return NotImplemented
         return np.asarray(function(*inputs)).astype(inputs[0].dtype, copy=False)

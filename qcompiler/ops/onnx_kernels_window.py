@@ -11,9 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 #: Spatial ranks the window kernels handle; other ranks go to the reference implementation.
 SPATIAL_RANKS = (1, 2, 3)
@@ -40,7 +43,7 @@ class WindowGeometry:
         return tuple((o - 1) * s + e for o, s, e in zip(self.output, self.strides, self.extent))
 
 
-def window_geometry(op, spatial_shape: Sequence[int], kernel: Sequence[int],
+def window_geometry(op: Op, spatial_shape: Sequence[int], kernel: Sequence[int],
                     ceil_mode: bool = False) -> Optional[WindowGeometry]:
     """Resolve the window attributes of ``op`` for an input of ``spatial_shape``.
 
@@ -82,7 +85,7 @@ def window_geometry(op, spatial_shape: Sequence[int], kernel: Sequence[int],
                           tuple(int(o) for o in output))
 
 
-def _declared_spatial_shape(op, rank: int) -> Optional[tuple[int, ...]]:
+def _declared_spatial_shape(op: Op, rank: int) -> Optional[tuple[int, ...]]:
     if not op.results:
         return None
     shape = op.results[0].type.shape
@@ -124,7 +127,7 @@ def valid_counts(geometry: WindowGeometry, limits_begin: Sequence[int], limits_e
 
 # -- kernels -------------------------------------------------------------------------------------------
 
-def conv(op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] = None):
+def conv(op: Op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] = None):
     """ONNX Conv: im2col by kernel position, then one (grouped) matrix product."""
     rank = x.ndim - 2
     if rank not in SPATIAL_RANKS or w.ndim != x.ndim or x.dtype.kind != "f":
@@ -154,7 +157,7 @@ def conv(op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] = None):
     return out
 
 
-def conv_transpose(op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] = None):
+def conv_transpose(op: Op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] = None):
     """ONNX ConvTranspose: one grouped matrix product for every kernel position at once, then a strided
     scatter-add per kernel position (col2im), and a crop by the pads."""
     rank = x.ndim - 2
@@ -191,7 +194,7 @@ def conv_transpose(op, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray] 
     return out
 
 
-def _conv_transpose_full(op, spatial_shape: Sequence[int], kernel: Sequence[int]) -> tuple[int, ...]:
+def _conv_transpose_full(op: Op, spatial_shape: Sequence[int], kernel: Sequence[int]) -> tuple[int, ...]:
     """The uncropped output size of a ConvTranspose along each axis (``output_padding`` included)."""
     rank = len(spatial_shape)
     strides = op.attrs.get("strides") or [1] * rank
@@ -201,7 +204,7 @@ def _conv_transpose_full(op, spatial_shape: Sequence[int], kernel: Sequence[int]
                  for n, s, k, d, e in zip(spatial_shape, strides, kernel, dilations, extra))
 
 
-def _conv_transpose_crop(op, spatial_shape: Sequence[int], kernel: Sequence[int],
+def _conv_transpose_crop(op: Op, spatial_shape: Sequence[int], kernel: Sequence[int],
                          output: Optional[Sequence[int]]) -> Optional[tuple[int, ...]]:
     """Where the declared output starts inside the uncropped output, or None when that is not covered.
 
@@ -228,14 +231,14 @@ def _conv_transpose_crop(op, spatial_shape: Sequence[int], kernel: Sequence[int]
     return tuple(int(b) for b in start)
 
 
-def _pool_kernel_shape(op, x: np.ndarray) -> Optional[tuple[int, ...]]:
+def _pool_kernel_shape(op: Op, x: np.ndarray) -> Optional[tuple[int, ...]]:
     kernel = op.attrs.get("kernel_shape")
     if kernel is None or len(kernel) != x.ndim - 2 or x.ndim - 2 not in SPATIAL_RANKS:
         return None
     return tuple(int(k) for k in kernel)
 
 
-def max_pool(op, x: np.ndarray):
+def max_pool(op: Op, x: np.ndarray):
     """ONNX MaxPool, with its optional Indices output (flat row-major positions in the input; the first
     maximum in window order wins a tie, as in onnxruntime)."""
     kernel = _pool_kernel_shape(op, x)
@@ -279,7 +282,7 @@ def _flat_input_indices(shape: Sequence[int], geometry: WindowGeometry, winner: 
     return planes * int(np.prod(shape[2:])) + flat
 
 
-def average_pool(op, x: np.ndarray):
+def average_pool(op: Op, x: np.ndarray):
     """ONNX AveragePool: window sums divided by the count of input (or, with count_include_pad, padded)
     positions each window covers; positions added only by ``ceil_mode`` never count."""
     kernel = _pool_kernel_shape(op, x)

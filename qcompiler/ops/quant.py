@@ -9,7 +9,7 @@ them on the op, the verifier checks stored values against the derivation and ``e
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 
@@ -20,8 +20,11 @@ from qcompiler.quant_math import (
     dequantize, float32_scale, multiply_by_quantized_multiplier, quantize, quantize_multiplier, saturate)
 from qcompiler.types import QuantParams, TensorType
 
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
-def declared_result(op) -> TensorType:
+
+def declared_result(op: Op) -> TensorType:
     """The op's declared quantized result type (q compute ops do not invent output parameters)."""
     if not op.results:
         raise fail(op, "needs its quantized result type given explicitly")
@@ -31,7 +34,7 @@ def declared_result(op) -> TensorType:
     return declared
 
 
-def tensor_params(op, index: int, storages: Sequence[str], symmetric: bool = False) -> QuantParams:
+def tensor_params(op: Op, index: int, storages: Sequence[str], symmetric: bool = False) -> QuantParams:
     """The per-tensor quantization parameters of operand ``index`` (``-1`` for the result), checked to be
     stored in one of ``storages`` and, when ``symmetric``, to have zero point 0."""
     type = declared_result(op) if index == -1 else operand_type(op, index)
@@ -70,11 +73,11 @@ class QuantOp(OpDef):
     quantized result type with the computed shape.
     """
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         """The integer attributes TFLite's Prepare computes for ``op`` (none by default)."""
         return {}
 
-    def integer_attrs(self, op) -> dict[str, Any]:
+    def integer_attrs(self, op: Op) -> dict[str, Any]:
         """The op's integer attributes: the stored ones where present, the derived ones otherwise (integer
         attributes are the ones declared with the default None)."""
         names = [name for name, default in self.attrs.items() if default is None]
@@ -83,12 +86,12 @@ class QuantOp(OpDef):
         derived = self.derive_attrs(op)
         return {name: _plain(op.attrs[name]) if name in op.attrs else value for name, value in derived.items()}
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         computed = super().infer(op)
         declared = declared_result(op)
         return TensorType(computed.shape, declared.element, declared.quant)
 
-    def verify(self, op) -> None:
+    def verify(self, op: Op) -> None:
         super().verify(op)
         if not isinstance(self, CoreOp):  # core ops check their inference in their own verify
             inferred = self.infer(op)
@@ -107,7 +110,7 @@ class Quantize(QuantOp):
 
     operands = ("input",)
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         if source.quant is not None:
             raise fail(op, "operand is quantized already: use q.requantize to change parameters")
@@ -120,7 +123,7 @@ class Quantize(QuantOp):
             raise fail(op, f"quantization axis {declared.quant.axis} is out of range for rank {source.rank}")
         return TensorType(source.shape, declared.element, declared.quant)
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         return quantize(x, op.result.type.quant)
 
 
@@ -130,19 +133,19 @@ class Dequantize(OpDef):
 
     operands = ("input",)
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         if source.quant is None and source.element != "f16":
             raise fail(op, f"operand must be quantized or f16, got {source.element}")
         return TensorType(source.shape, source.quant.expressed if source.quant is not None else "f32")
 
-    def verify(self, op) -> None:
+    def verify(self, op: Op) -> None:
         super().verify(op)
         inferred = self.infer(op)
         if op.result.type.element != inferred.element:
             raise fail(op, f"result must be {inferred.element}, got {op.result.type.element}")
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         quant: Optional[QuantParams] = op.operand(0).type.quant
         if quant is None:
             return np.asarray(x).astype(np.float32)
@@ -158,19 +161,19 @@ class Requantize(QuantOp):
     attrs = {"multiplier": None, "shift": None}
     storages = ("i8", "u8", "i16", "i32")
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = operand_type(op, 0)
         tensor_params(op, 0, self.storages)
         declared = declared_result(op)
         tensor_params(op, -1, self.storages)
         return TensorType(source.shape, declared.element, declared.quant)
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         source, result = tensor_params(op, 0, self.storages), tensor_params(op, -1, self.storages)
         multiplier, shift = quantize_multiplier(float32_scale(source.scale) / float32_scale(result.scale))
         return {"multiplier": multiplier, "shift": shift}
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         source, result = op.operand(0).type.quant, op.result.type.quant
         attrs = self.integer_attrs(op)
         return requantize_values(x, source.zero_point, attrs["multiplier"], attrs["shift"], result)

@@ -10,7 +10,7 @@ bias) are supported where TFLite's reference kernels have them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from qcompiler.quant_math import (
     quantize_multiplier, quantize_multiplier_smaller_than_one, saturate, wrap_int32)
 from qcompiler.types import STORAGE_RANGES, QuantParams, TensorType
 
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
+
 #: Activation storage types of the linear ops: int8, and int16 (symmetric) for the int16x8 mode.
 ACTIVATION_STORAGES = ("i8", "i16")
 #: Bias storage types accepted for each activation storage.
@@ -39,7 +42,7 @@ BIAS_STORAGES = {"i8": ("i32",), "i16": ("i64",)}
 ACCUMULATOR_ATTRS = {"multiplier": None, "shift": None, "act_min": None, "act_max": None}
 
 
-def activation_storage(op, operands: Sequence[int] = (0,)) -> str:
+def activation_storage(op: Op, operands: Sequence[int] = (0,)) -> str:
     """The common storage of the data operands and the result (int8, or int16 with zero point 0), checked."""
     first = operand_type(op, operands[0]).quant
     if first is None or first.storage not in ACTIVATION_STORAGES:
@@ -55,12 +58,12 @@ def _scales(params: QuantParams) -> list[float]:
     return [float32_scale(s) for s in params.scales]
 
 
-def _derive_error(op, error: QCompilerError) -> VerificationError:
+def _derive_error(op: Op, error: QCompilerError) -> VerificationError:
     """An error of the multiplier derivation, reported on ``op``."""
     return fail(op, error.message)
 
 
-def weight_scales(op, index: int, axis: int, channels: int) -> list[float]:
+def weight_scales(op: Op, index: int, axis: int, channels: int) -> list[float]:
     """The int8 weight's scales, one per output channel (a per-tensor scale repeated), zero points 0."""
     weight = operand_type(op, index)
     quant = weight.quant
@@ -76,7 +79,7 @@ def weight_scales(op, index: int, axis: int, channels: int) -> list[float]:
     return _scales(quant)
 
 
-def check_bias(op, index: int, storage: str) -> None:
+def check_bias(op: Op, index: int, storage: str) -> None:
     """The optional bias must be an integer tensor of the accumulator type with zero points 0."""
     if op.operand(index) is None:
         return
@@ -119,18 +122,18 @@ class LinearQuantOp(QuantOp):
 
     data_operands: ClassVar[Optional[tuple[int, ...]]] = (0,)
 
-    def storage(self, op) -> str:
+    def storage(self, op: Op) -> str:
         """The activation storage shared by the data operands and the result, checked."""
         indices = tuple(range(len(op.operands))) if self.data_operands is None else self.data_operands
         return activation_storage(op, indices)
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         inferred = super().infer(op)
         self.storage(op)
         return inferred
 
 
-def product_multiplier(op, in_float32: bool = False) -> tuple[int, int]:
+def product_multiplier(op: Op, in_float32: bool = False) -> tuple[int, int]:
     """The quantized ``scale_0 * scale_1 / scale_out`` of a two-operand product: in double (BATCH_MATMUL) or,
     ``in_float32``, in float32 arithmetic as TFLite's MUL Prepare computes it (then widened)."""
     scales = [np.float32(operand_type(op, 0).quant.scale), np.float32(operand_type(op, 1).quant.scale),
@@ -144,21 +147,21 @@ class AccumulatingOp(LinearQuantOp):
     """A q op that accumulates products of (input - zero point) and int8 weights plus an integer bias, then
     requantizes per output channel (TFLite CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED)."""
 
-    def weight_axis(self, op) -> int:
+    def weight_axis(self, op: Op) -> int:
         """The weight's output-channel axis (its per-channel quantization axis)."""
         raise NotImplementedError
 
-    def out_channels(self, op) -> int:
+    def out_channels(self, op: Op) -> int:
         """Number of output channels."""
         return int(operand_type(op, 1).shape[self.weight_axis(op)])
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         inferred = super().infer(op)
         weight_scales(op, 1, self.weight_axis(op), self.out_channels(op))
         check_bias(op, 2, self.storage(op))
         return inferred
 
-    def output_multipliers(self, op, input_scale: float, scales: list[float],
+    def output_multipliers(self, op: Op, input_scale: float, scales: list[float],
                            output_scale: float) -> tuple[list[int], list[int]]:
         """Per-channel multipliers: ``double(input_scale) * double(weight_scale) / double(output_scale)``."""
         try:
@@ -167,7 +170,7 @@ class AccumulatingOp(LinearQuantOp):
             raise _derive_error(op, error) from None
         return [m for m, _ in pairs], [s for _, s in pairs]
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         self.storage(op)
         source, result = operand_type(op, 0).quant, op.results[0].type.quant
         scales = weight_scales(op, 1, self.weight_axis(op), self.out_channels(op))
@@ -176,12 +179,12 @@ class AccumulatingOp(LinearQuantOp):
         act_min, act_max = activation_range(op.attr("activation"), result)
         return {"multiplier": multipliers, "shift": shifts, "act_min": act_min, "act_max": act_max}
 
-    def rescale(self, op) -> Rescale:
+    def rescale(self, op: Op) -> Rescale:
         """The kernel's rescaling: int16x8 convolutions keep an int64 accumulator and use TFLite's int64
         ``MultiplyByQuantizedMultiplier`` (16-bit reduced multiplier); int8 ones the int32 version."""
         return multiply_by_quantized_multiplier_int64 if op.result.type.quant.storage == "i16" else rescale_int32
 
-    def finish(self, op, acc: np.ndarray, bias: Optional[np.ndarray]) -> np.ndarray:
+    def finish(self, op: Op, acc: np.ndarray, bias: Optional[np.ndarray]) -> np.ndarray:
         """Add the bias to the accumulators and requantize them to the result."""
         attrs = self.integer_attrs(op)
         result = op.result.type.quant
@@ -195,10 +198,10 @@ class ConvolutionOp(AccumulatingOp):
     """Convolution kernels: the input minus its zero point is convolved (padding with zeros, i.e. with the
     zero point: TFLite skips out-of-image taps) with the int8 weight as exact float64 products."""
 
-    def weight_axis(self, op) -> int:
+    def weight_axis(self, op: Op) -> int:
         return 0
 
-    def evaluate(self, op, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
         layout = op.attr("layout")
         shifted = to_nhwc(x, layout).astype(np.float64) - op.operand(0).type.quant.zero_point
         acc = grouped_conv_nhwc(shifted, self.taps_weight(op, weight.astype(np.float64)), None,
@@ -220,7 +223,7 @@ class QDepthwiseConv2D(ConvolutionOp, DepthwiseConv2D):
 
     attrs = {**DepthwiseConv2D.attrs, **ACCUMULATOR_ATTRS}
 
-    def weight_axis(self, op) -> int:
+    def weight_axis(self, op: Op) -> int:
         return 3 if op.attr("layout") == "NHWC" else 0
 
 
@@ -231,20 +234,20 @@ class QFullyConnected(AccumulatingOp, FullyConnected):
 
     attrs = {**FullyConnected.attrs, **ACCUMULATOR_ATTRS}
 
-    def weight_axis(self, op) -> int:
+    def weight_axis(self, op: Op) -> int:
         return 0
 
-    def rescale(self, op) -> Rescale:
+    def rescale(self, op: Op) -> Rescale:
         """LiteRT's FULLY_CONNECTED (int8 and int16x8) rounds the exact product of its accumulator once."""
         return multiply_by_quantized_multiplier_single_rounding
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         attrs = super().derive_attrs(op)
         if not operand_type(op, 1).quant.is_per_axis:  # TFLite keeps one multiplier for per-tensor weights
             attrs["multiplier"], attrs["shift"] = attrs["multiplier"][:1], attrs["shift"][:1]
         return attrs
 
-    def evaluate(self, op, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
         shifted = x.astype(np.float64) - op.operand(0).type.quant.zero_point
         acc = np.matmul(shifted, weight.astype(np.float64).T)
         return self.finish(op, exact_integer(acc), bias)
@@ -258,12 +261,12 @@ class QBatchMatmul(LinearQuantOp, BatchMatmul):
     attrs = {**BatchMatmul.attrs, "multiplier": None, "shift": None}
     data_operands = (0, 1)
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         self.storage(op)
         multiplier, shift = product_multiplier(op)
         return {"multiplier": multiplier, "shift": shift}
 
-    def evaluate(self, op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if op.attr("adj_x"):
             a = np.swapaxes(a, -1, -2)
         if op.attr("adj_y"):
@@ -285,7 +288,7 @@ class QAddSub(LinearQuantOp):
     sign = 1
     data_operands = (0, 1)
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         storage = self.storage(op)
         first, second = operand_type(op, 0).quant, operand_type(op, 1).quant
         result = op.results[0].type.quant
@@ -303,7 +306,7 @@ class QAddSub(LinearQuantOp):
                 "input2_multiplier": self.sign * m2, "input2_shift": s2, "output_multiplier": mo,
                 "output_shift": so, "act_min": act_min, "act_max": act_max}
 
-    def evaluate(self, op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         attrs = self.integer_attrs(op)
         result = op.result.type.quant
 
@@ -348,13 +351,13 @@ class QMul(LinearQuantOp, Mul):
     attrs = {**Mul.attrs, **ACCUMULATOR_ATTRS}
     data_operands = (0, 1)
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         self.storage(op)
         multiplier, shift = product_multiplier(op, in_float32=True)
         act_min, act_max = activation_range(op.attr("activation"), op.results[0].type.quant)
         return {"multiplier": multiplier, "shift": shift, "act_min": act_min, "act_max": act_max}
 
-    def evaluate(self, op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         attrs = self.integer_attrs(op)
         result = op.result.type.quant
         product = (np.asarray(lhs, dtype=np.int64) - operand_type(op, 0).quant.zero_point) \
@@ -367,24 +370,24 @@ class QPool(LinearQuantOp):
     """Quantized pooling: TFLite requires the output's parameters to equal the input's; the fused
     activation clamps in the integer domain."""
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         inferred = super().infer(op)
         if operand_type(op, 0).quant != op.results[0].type.quant:
             raise fail(op, "result must keep the input's quantization parameters")
         return inferred
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         self.storage(op)
         act_min, act_max = activation_range(op.attr("activation"), op.results[0].type.quant)
         return {"act_min": act_min, "act_max": act_max}
 
-    def windows(self, op, x: np.ndarray, pad_value: int) -> tuple[np.ndarray, Iterator]:
+    def windows(self, op: Op, x: np.ndarray, pad_value: int) -> tuple[np.ndarray, Iterator]:
         """The kernel taps over the NHWC int64 image (padded with ``pad_value``)."""
         image = to_nhwc(np.asarray(x, dtype=np.int64), op.attr("layout"))
         return image, window_taps(image, op.attr("kernel"), op.attr("strides"), (1, 1), op.attr("padding"),
                                   pad_value)
 
-    def clamp(self, op, out: np.ndarray) -> np.ndarray:
+    def clamp(self, op: Op, out: np.ndarray) -> np.ndarray:
         """Clamp to the activation range, store and restore the layout."""
         attrs = self.integer_attrs(op)
         out = saturate(np.clip(out, attrs["act_min"], attrs["act_max"]), op.result.type.quant.storage)
@@ -401,7 +404,7 @@ class QAvgPool2D(QPool, AvgPool2D):
 
     attrs = {**AvgPool2D.attrs, **POOL_ATTRS}
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         image, taps = self.windows(op, x, 0)
         total = sum(tap for _, _, tap in taps)
         ones = np.ones((1,) + image.shape[1:3] + (1,), dtype=np.int64)
@@ -418,7 +421,7 @@ class QMaxPool2D(QPool, MaxPool2D):
 
     attrs = {**MaxPool2D.attrs, **POOL_ATTRS}
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         _, taps = self.windows(op, x, -(2**40))
         out = None
         for _, _, tap in taps:
@@ -433,13 +436,13 @@ class QMean(LinearQuantOp, Mean):
 
     attrs = {**Mean.attrs, "multiplier": None, "shift": None}
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         self.storage(op)
         source, result = operand_type(op, 0).quant, op.results[0].type.quant
         multiplier, shift = quantize_multiplier(float32_scale(source.scale) / float32_scale(result.scale))
         return {"multiplier": multiplier, "shift": shift}
 
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         attrs = self.integer_attrs(op)
         source, result = op.operand(0).type.quant, op.result.type.quant
         axes = tuple(sorted({int(a) % x.ndim for a in op.attr("axes")}))
@@ -461,14 +464,14 @@ class QConcat(LinearQuantOp, Concat):
     attrs = {**Concat.attrs, "multipliers": None, "shifts": None}
     data_operands = None
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         self.storage(op)
         result = float32_scale(op.results[0].type.quant.scale)
         pairs = [quantize_multiplier(float32_scale(operand_type(op, i).quant.scale) / result)
                  for i in range(len(op.operands))]
         return {"multipliers": [m for m, _ in pairs], "shifts": [s for _, s in pairs]}
 
-    def evaluate(self, op, *inputs: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, *inputs: np.ndarray) -> np.ndarray:
         attrs = self.integer_attrs(op)
         result = op.result.type.quant
         parts = []

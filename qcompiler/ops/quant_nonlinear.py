@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional, TYPE_CHECKING
 
 import numpy as np
 
@@ -24,11 +24,14 @@ from qcompiler.quant_math import (
     rounding_divide_by_pot, saturate, saturating_rounding_doubling_high_mul, wrap_int32)
 from qcompiler.types import QuantParams, STORAGE_RANGES, TensorType
 
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
+
 _f32 = np.float32
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
-def _params(op, index: int = 0) -> QuantParams:
+def _params(op: Op, index: int = 0) -> QuantParams:
     """Per-tensor quantization parameters of operand ``index`` (or of the result for index -1)."""
     value = op.result if index < 0 else op.operand(index)
     what = "its result" if index < 0 else f"operand {index}"
@@ -55,7 +58,7 @@ class QuantElementwiseOp(OpDef):
     derived: ClassVar[tuple[str, ...]] = ()
 
     # -- types ----------------------------------------------------------------------------------
-    def storage(self, op) -> str:
+    def storage(self, op: Op) -> str:
         """The operand's storage type, checked against the supported ones."""
         params = _params(op, 0)
         if params.storage not in self.storages:
@@ -64,7 +67,7 @@ class QuantElementwiseOp(OpDef):
             raise fail(op, f"{params.storage} operands need zero point 0, got {params.zero_point}")
         return params.storage
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         source = op.operand(0).type if op.operand(0) is not None else None
         if source is None:
             raise fail(op, "operand 0 is missing")
@@ -77,13 +80,13 @@ class QuantElementwiseOp(OpDef):
             raise fail(op, "needs its quantized result type given explicitly")
         return TensorType(source.shape, declared.element, declared.quant)
 
-    def check_output(self, op, expected: TensorType) -> None:
+    def check_output(self, op: Op, expected: TensorType) -> None:
         """Check the declared result parameters against the ones TFLite accepts."""
         declared = op.result.type
         if declared.quant != expected.quant:
             raise fail(op, f"result must be quantized as {_describe(expected.quant)}, got {_describe(declared.quant)}")
 
-    def verify(self, op) -> None:
+    def verify(self, op: Op) -> None:
         super().verify(op)
         expected = self.infer(op)
         declared = op.result.type
@@ -100,19 +103,19 @@ class QuantElementwiseOp(OpDef):
                 raise fail(op, f"attribute '{name}' = {_short(op.attrs[name])} differs from the derived "
                                f"{_short(value)}")
 
-    def check_attrs(self, op) -> None:
+    def check_attrs(self, op: Op) -> None:
         """Check the op's float attributes (none by default)."""
 
     # -- integer attributes -----------------------------------------------------------------------
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         """The integer attributes TFLite's Prepare computes from the operand/result parameters."""
         return {}
 
-    def derived_names(self, op) -> tuple[str, ...]:
+    def derived_names(self, op: Op) -> tuple[str, ...]:
         """The names of the attributes ``derive_attrs`` gives for this op (they may depend on its storage)."""
         return self.derived
 
-    def integer_attrs(self, op) -> dict[str, Any]:
+    def integer_attrs(self, op: Op) -> dict[str, Any]:
         """The stored integer attributes when all are present, else the derived ones."""
         names = self.derived_names(op)
         if names and all(name in op.attrs for name in names):
@@ -120,12 +123,12 @@ class QuantElementwiseOp(OpDef):
         return self.derive_attrs(op)
 
     # -- evaluation -----------------------------------------------------------------------------
-    def evaluate(self, op, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         storage = self.storage(op)
         out = self.compute(op, np.asarray(x, dtype=np.int64), self.integer_attrs(op))
         return saturate(out, op.result.type.element if op.results else storage)
 
-    def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    def compute(self, op: Op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         """The integer kernel on int64 values."""
         raise NotImplementedError
 
@@ -161,11 +164,11 @@ class LookupTableOp(QuantElementwiseOp):
 
     derived = ("table",)
 
-    def transform(self, op) -> Callable[[np.ndarray], np.ndarray]:
+    def transform(self, op: Op) -> Callable[[np.ndarray], np.ndarray]:
         """The float32 function of the table, rounding each step as the C++ lambda does."""
         raise NotImplementedError
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         source, result = _params(op, 0), _params(op, -1)
         if source.storage == "i16":
             table = fp.lut_populate_int16(source.scale, source.zero_point, result.scale, result.zero_point,
@@ -175,7 +178,7 @@ class LookupTableOp(QuantElementwiseOp):
                                          self.transform(op), source.storage)
         return {"table": [int(v) for v in table]}
 
-    def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    def compute(self, op: Op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         table = np.asarray(attrs["table"], dtype=np.int64)
         storage = self.storage(op)
         size = 513 if storage == "i16" else 256
@@ -219,10 +222,10 @@ class QGelu(LookupTableOp):
 
     attrs = {"approximate": False}
 
-    def check_attrs(self, op) -> None:
+    def check_attrs(self, op: Op) -> None:
         bool_attr(op, "approximate")
 
-    def transform(self, op):
+    def transform(self, op: Op):
         return gelu_approximate_f32 if op.attr("approximate") else gelu_f32
 
 
@@ -232,7 +235,7 @@ class QExp(LookupTableOp):
 
     storages = ("i8", "i16")
 
-    def transform(self, op):
+    def transform(self, op: Op):
         return expf
 
 
@@ -243,16 +246,16 @@ class Int16SigmoidFamily(LookupTableOp):
     kernel: ClassVar[Callable[[np.ndarray, int, int], np.ndarray]]
     pot_shifts: ClassVar[tuple[int, ...]]
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         if self.storage(op) == "i8":
             return super().derive_attrs(op)
         return dict(zip(("input_multiplier", "input_left_shift"), int16_input_rescaling(
             _params(op, 0).scale, self.pot_shifts, op)))
 
-    def derived_names(self, op) -> tuple[str, ...]:
+    def derived_names(self, op: Op) -> tuple[str, ...]:
         return ("table",) if self.storage(op) == "i8" else ("input_multiplier", "input_left_shift")
 
-    def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    def compute(self, op: Op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         if self.storage(op) == "i8":
             return super().compute(op, x, attrs)
         return type(self).kernel(x, int(attrs["input_multiplier"]), int(attrs["input_left_shift"]))
@@ -283,7 +286,7 @@ class QLogistic(Int16SigmoidFamily):
     kernel = staticmethod(fp.logistic_int16)
     pot_shifts = (0,)
 
-    def transform(self, op):
+    def transform(self, op: Op):
         return sigmoid_f32
 
 
@@ -295,7 +298,7 @@ class QTanh(Int16SigmoidFamily):
     kernel = staticmethod(fp.tanh_int16)
     pot_shifts = (0, 1)
 
-    def transform(self, op):
+    def transform(self, op: Op):
         return tanhf
 
 
@@ -326,16 +329,16 @@ class QSoftmax(QuantElementwiseOp):
     fixed_output = {"i8": (1.0 / 256, -128), "i16": (1.0 / 32768, 0)}
     derived = ("input_multiplier", "input_left_shift", "diff_min")
 
-    def check_attrs(self, op) -> None:
+    def check_attrs(self, op: Op) -> None:
         axis_attr(op, "axis", max(op.operand(0).type.rank or 1, 1))
         float_attr(op, "beta")
 
-    def check_output(self, op, expected: TensorType) -> None:
+    def check_output(self, op: Op, expected: TensorType) -> None:
         declared, fixed = op.result.type.quant, expected.quant
         if declared.zero_point != fixed.zero_point or abs(declared.scale - fixed.scale) > 0.001 * fixed.scale:
             raise fail(op, f"result must be quantized as {_describe(fixed)}, got {_describe(declared)}")
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         scale = _params(op, 0).scale
         beta = float(_f32(float_attr(op, "beta")))
         if self.storage(op) == "i16":
@@ -349,7 +352,7 @@ class QSoftmax(QuantElementwiseOp):
         diff_min = -fp.calculate_input_radius(_SOFTMAX_SCALED_DIFF_INTEGER_BITS, shift)
         return {"input_multiplier": multiplier, "input_left_shift": shift, "diff_min": diff_min}
 
-    def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    def compute(self, op: Op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         axis = axis_attr(op, "axis", x.ndim)
         rows = np.moveaxis(x, axis, -1)
         multiplier, shift = int(attrs["input_multiplier"]), int(attrs["input_left_shift"])
@@ -403,7 +406,7 @@ class QHardSwish(QuantElementwiseOp):
 
     derived = ("output_multiplier", "output_shift", "reluish_multiplier", "reluish_shift")
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         source, result = _params(op, 0), _params(op, -1)
         hires_input_scale = _f32(1.0 / 128.0) * _f32(source.scale)
         output_multiplier, output_shift = quantize_multiplier(float(hires_input_scale / _f32(result.scale)))
@@ -417,7 +420,7 @@ class QHardSwish(QuantElementwiseOp):
                 "reluish_multiplier": fp.downscale_int32_to_int16_multiplier(reluish_multiplier),
                 "reluish_shift": reluish_shift}
 
-    def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    def compute(self, op: Op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         source, result = _params(op, 0), _params(op, -1)
         reluish_shift, output_shift = int(attrs["reluish_shift"]), int(attrs["output_shift"])
         hires = fp.wrap_int16(fp.wrap_int16(x - source.zero_point) * 128)
@@ -448,10 +451,10 @@ class QLeakyRelu(QuantElementwiseOp):
     storages = ("i8", "i16")
     derived = ("identity_multiplier", "identity_shift", "alpha_multiplier", "alpha_shift")
 
-    def check_attrs(self, op) -> None:
+    def check_attrs(self, op: Op) -> None:
         float_attr(op, "alpha")
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         source, result = _params(op, 0), _params(op, -1)
         in_scale, out_scale = _f32(source.scale), _f32(result.scale)
         alpha = _f32(float_attr(op, "alpha"))
@@ -462,7 +465,7 @@ class QLeakyRelu(QuantElementwiseOp):
         return {"identity_multiplier": identity_multiplier, "identity_shift": identity_shift,
                 "alpha_multiplier": alpha_multiplier, "alpha_shift": alpha_shift}
 
-    def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    def compute(self, op: Op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         source, result = _params(op, 0), _params(op, -1)
         value = x - source.zero_point
         positive = value >= 0
@@ -479,7 +482,7 @@ class ReluFamily(QuantElementwiseOp):
     bounds: ClassVar[tuple[float, float]]
     derived = ("multiplier", "shift", "act_min", "act_max")
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         source, result = _params(op, 0), _params(op, -1)
         multiplier, shift = quantize_multiplier(float(_f32(source.scale) / _f32(result.scale)))
         low, high = type(self).bounds
@@ -489,7 +492,7 @@ class ReluFamily(QuantElementwiseOp):
             min(qmax, result.zero_point + int(fp.round_half_away(_f32(high) / _f32(result.scale))))
         return {"multiplier": multiplier, "shift": shift, "act_min": act_min, "act_max": act_max}
 
-    def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    def compute(self, op: Op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         source, result = _params(op, 0), _params(op, -1)
         out = result.zero_point + multiply_by_quantized_multiplier(
             x - source.zero_point, int(attrs["multiplier"]), int(attrs["shift"]))
@@ -539,16 +542,16 @@ class QRsqrt(LookupTableOp):
 
     storages = ("i8", "i16")
 
-    def derived_names(self, op) -> tuple[str, ...]:
+    def derived_names(self, op: Op) -> tuple[str, ...]:
         return ("multiplier", "shift") if self.storage(op) == "i8" else ("table",)
 
-    def transform(self, op):
+    def transform(self, op: Op):
         # TFLite's int16 table maps x <= 0 to the largest output, 32767 * output_scale (float32)
         largest = _f32(32767) * _f32(_params(op, -1).scale)
         return lambda x: np.where(x <= 0, largest,
                                   _f32(1) / np.sqrt(np.maximum(x, _f32(1e-30)))).astype(np.float32)
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         if self.storage(op) == "i16":
             return super().derive_attrs(op)
         source, result = _params(op, 0), _params(op, -1)
@@ -557,7 +560,7 @@ class QRsqrt(LookupTableOp):
         multiplier, shift = quantize_multiplier(1.0 / float(root * _f32(result.scale)))
         return {"multiplier": multiplier, "shift": shift}
 
-    def compute(self, op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    def compute(self, op: Op, x: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
         source, result = _params(op, 0), _params(op, -1)
         value = x - source.zero_point
         if np.any(value < 0):
@@ -585,13 +588,13 @@ class QSquaredDifference(QuantElementwiseOp):
     operands = ("lhs", "rhs")
     derived = ("lhs_multiplier", "lhs_shift", "rhs_multiplier", "rhs_shift", "output_multiplier", "output_shift")
 
-    def storage(self, op) -> str:
+    def storage(self, op: Op) -> str:
         storages = {_params(op, i).storage for i in (0, 1)}
         if storages != {"i8"}:
             raise fail(op, f"supports i8 operands, got {', '.join(sorted(storages))}")
         return "i8"
 
-    def infer(self, op) -> TensorType:
+    def infer(self, op: Op) -> TensorType:
         self.storage(op)
         shape = broadcast_shapes(op, op.operand(0).type.shape, op.operand(1).type.shape)
         declared = op.results[0].type if op.results else None
@@ -599,7 +602,7 @@ class QSquaredDifference(QuantElementwiseOp):
             raise fail(op, "needs its quantized result type given explicitly")
         return TensorType(shape, declared.element, declared.quant)
 
-    def derive_attrs(self, op) -> dict[str, Any]:
+    def derive_attrs(self, op: Op) -> dict[str, Any]:
         lhs, rhs, result = _params(op, 0), _params(op, 1), _params(op, -1)
         twice_max_input_scale = float(_f32(2) * max(_f32(lhs.scale), _f32(rhs.scale)))
         output_real = twice_max_input_scale * twice_max_input_scale / float(
@@ -613,7 +616,7 @@ class QSquaredDifference(QuantElementwiseOp):
             attrs[f"{name}_multiplier"], attrs[f"{name}_shift"] = quantize_multiplier(real)
         return attrs
 
-    def evaluate(self, op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    def evaluate(self, op: Op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         self.storage(op)
         attrs = self.integer_attrs(op)
         lhs_params, rhs_params, result = _params(op, 0), _params(op, 1), _params(op, -1)

@@ -3,12 +3,15 @@ inference, verifier and reference semantics, so adding an op touches one place."
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Optional, Sequence, Union
+from typing import Any, Callable, ClassVar, Optional, Sequence, TYPE_CHECKING, Union
 
 import numpy as np
 
 from qcompiler.errors import QCompilerError, UnsupportedOpError, VerificationError
 from qcompiler.types import TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ir import Op
 
 REQUIRED = object()
 """Marks an attribute that has no default and must be given."""
@@ -30,15 +33,15 @@ class OpDef:
     attrs: ClassVar[dict[str, Any]] = {}
     num_results: ClassVar[Optional[int]] = 1
 
-    def infer(self, op) -> Union[TensorType, Sequence[TensorType]]:
+    def infer(self, op: Op) -> Union[TensorType, Sequence[TensorType]]:
         """The result type(s) of ``op`` from its operand types and attributes."""
         raise UnsupportedOpError(f"{self.kind} cannot infer its result types", op.loc)
 
-    def evaluate(self, op, *inputs: Optional[np.ndarray]) -> Union[np.ndarray, Sequence[np.ndarray]]:
+    def evaluate(self, op: Op, *inputs: Optional[np.ndarray]) -> Union[np.ndarray, Sequence[np.ndarray]]:
         """The result array(s) of ``op`` for the given operand arrays (None for omitted operands)."""
         raise UnsupportedOpError(f"the interpreter has no kernel for {self.kind}", op.loc)
 
-    def verify(self, op) -> None:
+    def verify(self, op: Op) -> None:
         """Check op-specific rules; the default checks operand count, required attributes and result count."""
         required = [n for n in self.operands if not n.endswith(("?", "*"))]
         variadic = any(n.endswith("*") for n in self.operands)
@@ -103,7 +106,7 @@ def registered_kinds() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def infer_result_types(op) -> list[TensorType]:
+def infer_result_types(op: Op) -> list[TensorType]:
     """The inferred result types of ``op`` as a list."""
     definition = lookup_op_def(op.kind)
     if definition is None:
@@ -114,7 +117,7 @@ def infer_result_types(op) -> list[TensorType]:
     return list(inferred)
 
 
-def evaluate_op(op, inputs: Sequence[Optional[np.ndarray]]) -> list[np.ndarray]:
+def evaluate_op(op: Op, inputs: Sequence[Optional[np.ndarray]]) -> list[np.ndarray]:
     """Run ``op`` on arrays and return its results as a list, checked against the result count."""
     definition = get_op_def(op.kind)
     try:
