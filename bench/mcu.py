@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -32,7 +32,9 @@ from qcompiler.quantize import prepare, quantize  # noqa: E402
 
 SHARED = Path(os.environ.get("QCOMPILER_SHARED_MODELS", "/work/shared/models"))
 RESULTS = Path(__file__).resolve().parent / "results" / "mcu.json"
-MODELS = ("digits_cnn", "digits_mobilenet", "digits_mlp")
+MODELS = ("digits_cnn", "digits_mobilenet", "digits_mlp", "digits_transformer")
+#: Largest arena tried for TFLite Micro (a model it cannot run at all reports no figure).
+TFLM_LIMIT = 1 << 22
 
 
 @contextlib.contextmanager
@@ -70,11 +72,13 @@ def tflm_runs(model_path: Path, arena: int, sample_path: Path) -> bool:
     return result.returncode == 0
 
 
-def smallest(works: Callable[[int], bool], start: int = 1024) -> int:
-    """The smallest n with works(n) (works is monotonic): doubling, then bisection."""
+def smallest(works: Callable[[int], bool], start: int = 1024, limit: int = TFLM_LIMIT) -> Optional[int]:
+    """The smallest n with works(n) (works is monotonic): doubling, then bisection; None past ``limit``."""
     high = start
     while not works(high):
         high *= 2
+        if high > limit:
+            return None
     low = 0
     while high - low > 1:
         middle = (low + high) // 2
@@ -134,15 +138,16 @@ def bench_model(name: str, images: int, qemu: bool, count: bool) -> dict:
         model_path.write_bytes(model)
         np.save(sample_path, test[:1])
         tflm_arena = smallest(lambda n: tflm_runs(model_path, n, sample_path))
-        tflm = tflm_outputs(model, tflm_arena, test).reshape(reference.shape)
+        tflm = tflm_outputs(model, tflm_arena, test).reshape(reference.shape) if tflm_arena else None
         row = {
             "model": name, "arena_bytes": report.arena_bytes, "lower_bound_bytes": report.lower_bound_bytes,
             "io_bytes": report.io_bytes, "tflm_arena_bytes": tflm_arena,
-            "ratio_arena": report.arena_bytes / tflm_arena,
-            "ratio_arena_plus_io": (report.arena_bytes + report.io_bytes) / tflm_arena,
+            "ratio_arena": report.arena_bytes / tflm_arena if tflm_arena else None,
+            "ratio_arena_plus_io": (report.arena_bytes + report.io_bytes) / tflm_arena if tflm_arena else None,
             "weight_bytes": report.weight_bytes, "macs": report.total_macs, "images": images,
             "host_bit_exact_images": int(np.sum(np.all(host == reference, axis=tuple(range(1, host.ndim))))),
-            "tflm_agree_images": int(np.sum(np.all(tflm == reference, axis=tuple(range(1, tflm.ndim))))),
+            "tflm_agree_images": None if tflm is None else
+            int(np.sum(np.all(tflm == reference, axis=tuple(range(1, tflm.ndim))))),
             "top1_host": float(np.mean(host.reshape(images, -1).argmax(1) == labels)),
         }
         row.update({f"flash_{k}": v for k, v in flash_bytes(folder, Path(scratch) / "size").items()})
@@ -167,9 +172,11 @@ def main() -> None:
     for name in args.models:
         row = bench_model(name, args.images, not args.no_qemu, not args.no_count)
         rows.append(row)
-        print(f"{name:17} arena {row['arena_bytes']:6} B (lower bound {row['lower_bound_bytes']:6}, I/O "
-              f"{row['io_bytes']:5})  TFLM {row['tflm_arena_bytes']:6} B  ratio {row['ratio_arena']:.3f} "
-              f"(with I/O {row['ratio_arena_plus_io']:.3f})  flash {row['flash_text_rodata']:6} B  "
+        ratio = "-" if row["ratio_arena"] is None else f"{row['ratio_arena']:.3f}"
+        ratio_io = "-" if row["ratio_arena_plus_io"] is None else f"{row['ratio_arena_plus_io']:.3f}"
+        print(f"{name:19} arena {row['arena_bytes']:6} B (lower bound {row['lower_bound_bytes']:6}, I/O "
+              f"{row['io_bytes']:5})  TFLM {row['tflm_arena_bytes'] or '-':>6} B  ratio {ratio} "
+              f"(with I/O {ratio_io})  flash {row['flash_text_rodata']:6} B  "
               f"instr/inf {row.get('instructions_per_inference', '-')}  MACs {row['macs']}  "
               f"bit-exact host {row['host_bit_exact_images']}/{args.images} "
               f"qemu {row.get('qemu_bit_exact_images', '-')}/{args.images}  "

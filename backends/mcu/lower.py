@@ -316,13 +316,13 @@ def lower_pool(op: Op) -> Step:
     params_of(op, op.operand(0))
     source, result = shape_of(op, op.operand(0)), shape_of(op, op.result)
     kernel = [int(k) for k in op.attr("kernel")]
+    kind = "avg_pool" if op.kind.endswith("avg_pool2d") else "max_pool"
     fields = _window_fields(op, source, result, kernel)
     del fields["dilation_h"], fields["dilation_w"]
     act_min, act_max = clamp_of(op)
     fields.update(channels=source[3], act_min=act_min, act_max=act_max)
     reads = overlap.window_first_reads(source[0], source[1:3], source[3], result[1:3], source[3],
                                        op.attr("strides"), op.attr("padding"), lambda c: c)
-    kind = "avg_pool" if op.kind.endswith("avg_pool2d") else "max_pool"
     return Step(op, kind, ("qc_pool_s8",), [op.operand(0)], [op.result], fields, {},
                 int(np.prod(result)) * kernel[0] * kernel[1], first_reads=reads)
 

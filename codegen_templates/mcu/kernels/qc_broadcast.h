@@ -1,5 +1,5 @@
 /* Broadcasting over up to 4 dims for the binary elementwise kernels: an operand's element strides are 0 along
- * the dims it is broadcast over. */
+ * the dims it is broadcast over; a cursor walks the output in order and tracks both operands' offsets. */
 #ifndef QC_BROADCAST_H
 #define QC_BROADCAST_H
 
@@ -9,13 +9,37 @@ typedef struct {
     int rhs_strides[4];
 } qc_broadcast_t;
 
-/* Offsets of output element (i0, i1, i2, i3) in the two operands. */
-static inline void qc_broadcast_offsets(const qc_broadcast_t *b, int i0, int i1, int i2, int i3, long *lhs, long *rhs)
+typedef struct {
+    int index[4];
+    long lhs, rhs;     /* element offsets of the current output element in each operand */
+} qc_broadcast_cursor_t;
+
+/* Elements of the output. */
+static inline long qc_broadcast_count(const qc_broadcast_t *b)
 {
-    *lhs = (long)i0 * b->lhs_strides[0] + (long)i1 * b->lhs_strides[1] + (long)i2 * b->lhs_strides[2]
-           + (long)i3 * b->lhs_strides[3];
-    *rhs = (long)i0 * b->rhs_strides[0] + (long)i1 * b->rhs_strides[1] + (long)i2 * b->rhs_strides[2]
-           + (long)i3 * b->rhs_strides[3];
+    return (long)b->dims[0] * b->dims[1] * b->dims[2] * b->dims[3];
+}
+
+static inline void qc_broadcast_begin(qc_broadcast_cursor_t *c)
+{
+    c->index[0] = c->index[1] = c->index[2] = c->index[3] = 0;
+    c->lhs = c->rhs = 0;
+}
+
+/* Move the cursor to the next output element (row-major). */
+static inline void qc_broadcast_advance(const qc_broadcast_t *b, qc_broadcast_cursor_t *c)
+{
+    int d;
+    for (d = 3; d >= 0; --d) {
+        c->lhs += b->lhs_strides[d];
+        c->rhs += b->rhs_strides[d];
+        if (++c->index[d] < b->dims[d]) {
+            return;
+        }
+        c->lhs -= (long)b->lhs_strides[d] * b->dims[d];
+        c->rhs -= (long)b->rhs_strides[d] * b->dims[d];
+        c->index[d] = 0;
+    }
 }
 
 #endif
