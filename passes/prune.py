@@ -41,7 +41,9 @@ class Prune(Pass):
             from qcompiler.channel_pruning import prune_channels
 
             check_fraction(self.sparsity)
-            return prune_channels(graph, self.sparsity, exclude=self.exclude, only=self.only).changed
+            source = self.calibration if self.calibration is not None else (self.data or None)
+            return prune_channels(graph, self.sparsity, exclude=self.exclude, only=self.only,
+                                  calibration=source).changed
         if self.granularity == "n:m":
             if not 0 < self.n <= self.m:
                 raise QCompilerError(f"prune: n:m needs 0 < n <= m, got n={self.n} m={self.m}")

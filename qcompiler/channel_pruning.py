@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from qcompiler.calibration_data import CalibrationSource
 from qcompiler.errors import QCompilerError
 from qcompiler.ir import CONST, Graph, Op, Value
 from qcompiler.layer_weights import LayerWeight, layer_name, layer_weight, matches, replace_const_operand
@@ -94,10 +95,12 @@ class ChannelPruningReport:
         return 1.0 - self.macs_after / self.macs_before if self.macs_before else 0.0
 
 
-def prune_channels(graph: Graph, fraction: float, *, exclude: Sequence[str] = (), only: Sequence[str] = ()
-                   ) -> ChannelPruningReport:
+def prune_channels(graph: Graph, fraction: float, *, exclude: Sequence[str] = (), only: Sequence[str] = (),
+                   calibration: Optional[CalibrationSource] = None) -> ChannelPruningReport:
     """Remove ``fraction`` of the output channels of every free channel space (at least one channel stays),
-    producers in ``exclude`` (or outside ``only`` when given) keeping theirs; rewire consumers in place."""
+    producers in ``exclude`` (or outside ``only`` when given) keeping theirs; rewire consumers in place.
+    With ``calibration`` samples, every conv/dense layer that lost input channels is re-fitted (least squares,
+    in graph order) to reproduce its original output on them, which recovers most of the lost accuracy."""
     if not 0.0 <= fraction < 1.0:
         raise QCompilerError(f"channel pruning: fraction must be in [0, 1), got {fraction}")
     quantized = next((op for op in graph if op.kind.startswith("q.") or any(
@@ -110,7 +113,14 @@ def prune_channels(graph: Graph, fraction: float, *, exclude: Sequence[str] = ()
     spaces = [PrunedSpace(tuple(layer_name(p.op) for p in root.producers), root.size, len(kept[id(root)]))
               for root in analysis.roots() if id(root) in kept]
     if any(s.after < s.before for s in spaces):
-        analysis.apply(kept)
+        dense = graph.clone() if calibration is not None else None
+        twins = {id(a): b for a, b in zip(graph.ops, dense.ops)} if dense is not None else {}
+        out_rows = analysis.apply(kept)
+        if dense is not None:
+            from qcompiler.sparse_reconstruction import refit_layers
+
+            layers = [(op, out_rows.get(id(op))) for op in analysis.input_pruned(kept)]
+            refit_layers(graph, dense, twins, layers, calibration)
     return ChannelPruningReport(macs_before, graph_macs(graph), parameters_before, graph_parameters(graph), spaces)
 
 
@@ -332,14 +342,24 @@ class _Analysis:
             offset += segment.size
         return np.concatenate(parts) if changed else None
 
-    def apply(self, kept: dict[int, np.ndarray]) -> None:
-        """Slice constants and reshape targets, then re-infer the types of every op downstream."""
+    def input_pruned(self, kept: dict[int, np.ndarray]) -> list[Op]:
+        """The conv/dense layers whose input channels ``kept`` reduces, in graph order."""
+        ops = {id(op): op for op, index, axis, follows in self.const_slices
+               if index == 1 and follows is op.operand(0) and self._indices(follows, kept) is not None}
+        return [op for op in self.graph if id(op) in ops]
+
+    def apply(self, kept: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Slice constants and reshape targets, then re-infer the types of every op downstream; returns the
+        output channels each layer keeps (by id of the op; layers keeping all are left out)."""
         edited: set[int] = set()
+        out_rows: dict[int, np.ndarray] = {}
         slices: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
         for op, index, axis, follows in self.const_slices:
             indices = self._indices(follows, kept)
             if indices is not None:
                 slices.setdefault((id(op), index), []).append((axis, indices))
+                if index == 1 and follows is op.result and op.kind in ("core.conv2d", "core.fully_connected"):
+                    out_rows[id(op)] = indices
         for op, index, axis, follows in self.const_slices:
             cuts = slices.pop((id(op), index), None)
             if cuts is None:
@@ -366,6 +386,7 @@ class _Analysis:
                 if inferred.shape != value.type.shape:
                     value.type = value.type.with_shape(inferred.shape)
                     changed_values.add(id(value))
+        return out_rows
 
 
 def _is_unary(kind: str) -> bool:

@@ -10,14 +10,14 @@ core.conv2d (groups 1), core.depthwise_conv2d (multiplier 1) and core.fully_conn
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
 from qcompiler.calibration_data import CalibrationSource, calibration_feeds
 from qcompiler.interpreter import run
 from qcompiler.ir import Graph, Op
-from qcompiler.layer_weights import LayerWeight, replace_const_operand
+from qcompiler.layer_weights import LayerWeight, layer_weight, replace_const_operand
 from qcompiler.ops.core_image import to_nhwc, window_taps
 
 #: Rounds in which unstructured pruning reaches its target (saliencies are re-measured between rounds).
@@ -60,15 +60,45 @@ def prune_with_reconstruction(graph: Graph, weights: Iterable[LayerWeight], cali
         else:
             systems = [_normal_equations(_columns(op, pruned_inputs), _columns(op, dense_inputs))]
         new_rows, new_bias = _prune_rows(rows, bias, systems, sparsity, n, m)
-        replace_const_operand(op, weight.index, weight.from_rows(new_rows))
-        dtype = weight.array.dtype
-        if op.operand(2) is not None:
-            replace_const_operand(op, 2, new_bias.astype(dtype))
-        else:
-            with graph.inserting_before(op):
-                op.set_operands(list(op.operands[:2]) + [graph.const(new_bias.astype(dtype))])
+        set_weight_and_bias(weight, new_rows, new_bias)
         changed += 1
     return changed
+
+
+def refit_layers(graph: Graph, dense_graph: Graph, twins: Mapping[int, Op],
+                 layers: Sequence[tuple[Op, Optional[np.ndarray]]], calibration: CalibrationSource) -> None:
+    """Re-fit the weight and bias of each layer (core.conv2d with groups 1 or core.fully_connected, in graph
+    order) so that, fed what ``graph`` now feeds it, it best reproduces what its twin in ``dense_graph``
+    (``twins[id(op)]``) computed on ``calibration``: output channels ``rows`` of the twin (None: all). Channel
+    pruning uses it on the consumers that lost input channels."""
+    feeds = list(calibration_feeds(calibration, graph))
+    for op, rows in layers:
+        twin = twins[id(op)]
+        weight, twin_weight = layer_weight(op), layer_weight(twin)
+        assert weight is not None and twin_weight is not None
+        dense_rows = twin_weight.rows().astype(np.float64)
+        dense_bias = _bias(twin, dense_rows.shape[0])
+        if rows is not None:
+            dense_rows, dense_bias = dense_rows[rows], dense_bias[rows]
+        system = _normal_equations(_columns(op, _layer_inputs(graph, op, feeds)),
+                                   _columns(twin, _layer_inputs(dense_graph, twin, feeds)))
+        dense = np.concatenate([dense_rows, dense_bias[:, None]], axis=1)
+        keep = np.ones(weight.rows().shape[1], dtype=bool)
+        solved = np.stack([_solve(system, row, keep)[0] for row in dense])
+        set_weight_and_bias(weight, solved[:, :-1], solved[:, -1])
+
+
+def set_weight_and_bias(weight: LayerWeight, rows: np.ndarray, bias: np.ndarray) -> None:
+    """Give ``weight``'s layer the weight ``rows`` ([out, reduction] form) and ``bias`` (added when absent)."""
+    op = weight.op
+    dtype = weight.array.dtype
+    replace_const_operand(op, weight.index, weight.from_rows(rows))
+    if op.operand(2) is not None:
+        replace_const_operand(op, 2, bias.astype(dtype))
+    else:
+        graph = op.graph
+        with graph.inserting_before(op):
+            op.set_operands(list(op.operands[:2]) + [graph.const(bias.astype(dtype))])
 
 
 def _bias(op: Op, channels: int) -> np.ndarray:
@@ -136,7 +166,7 @@ def _solve(system: tuple[np.ndarray, np.ndarray], dense: np.ndarray, keep: np.nd
     gram, cross = system
     free = np.concatenate([np.flatnonzero(keep), [gram.shape[0] - 1]])
     inverse = np.linalg.inv(gram[np.ix_(free, free)])
-    solution = np.zeros_like(dense)
+    solution = np.zeros(gram.shape[0])
     solution[free] = inverse @ (cross[free] @ dense)
     return solution, inverse
 
