@@ -242,18 +242,19 @@ def lower_batch_matmul(op: Op) -> Step:
         raise UnsupportedOpError(f"{op.kind}: the MCU kernel takes at most 2 batch dims", op.loc)
     batch = padded4(out, op)[:2]
     fields: dict[str, Any] = {"batch_dims": batch}
+    depth = 0
     for side, value, adjoint in (("lhs", op.operand(0), bool(op.attr("adj_x", False))),
                                  ("rhs", op.operand(1), bool(op.attr("adj_y", False)))):
         shape = padded4(shape_of(op, value), op)
         matrix = shape[2] * shape[3]
         strides = [shape[1] * matrix, matrix]
         fields[f"{side}_batch_strides"] = [0 if shape[d] == 1 and batch[d] != 1 else strides[d] for d in (0, 1)]
-        outer, inner = (shape[3], 1) if not adjoint else (1, shape[3])  # strides of (row, column) as used
+        # strides of the (row, depth) pair of lhs and of the (depth, column) pair of rhs, as stored
+        pair = (shape[3], 1) if not adjoint else (1, shape[3])
+        names = ("lhs_row_stride", "lhs_depth_stride") if side == "lhs" else ("rhs_depth_stride", "rhs_col_stride")
+        fields.update(zip(names, pair))
         if side == "lhs":
-            fields["lhs_row_stride"], fields["lhs_depth_stride"] = (shape[3], 1) if not adjoint else (1, shape[3])
             depth = shape[2] if adjoint else shape[3]
-        else:
-            fields["rhs_depth_stride"], fields["rhs_col_stride"] = (shape[3], 1) if not adjoint else (1, shape[3])
     attrs = integer_attrs(op)
     fields.update(rows=out[-2], depth=depth, cols=out[-1], lhs_offset=-lhs.zero_point, rhs_offset=-rhs.zero_point,
                   output_offset=result.zero_point, multiplier=int(np.asarray(attrs["multiplier"]).reshape(-1)[0]),
