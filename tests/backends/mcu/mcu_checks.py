@@ -39,10 +39,10 @@ def litert_outputs(model: bytes, samples: Mapping[str, np.ndarray]) -> dict[str,
 
 def assert_c_matches_litert(graph: Graph, samples: Mapping[str, np.ndarray], folder: Path,
                             boards: Sequence[str] = ("host",), sanitize: bool = False,
-                            name: str = "model") -> dict[str, np.ndarray]:
+                            name: str = "model", io_type: str = "float") -> dict[str, np.ndarray]:
     """Generate the library of a quantized ``graph`` into ``folder``, run it on ``samples`` (arrays of whole
     inputs along a first sample axis) on every board and assert its outputs equal LiteRT's, byte for byte."""
-    _, model = write_target(graph, str(folder), name)
+    _, model = write_target(graph, str(folder), name, io_type)
     expected = litert_outputs(model, samples)
     for board in boards:
         require_board(board)

@@ -5,6 +5,7 @@ converter's models, 8,927 / 17,070 / 4,015 bytes, bound it from above here)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qcompiler.cli.model_io import load_model
@@ -52,3 +53,12 @@ def test_transformer_arena_is_within_the_lower_bound():
 
     report = generate(compiled("digits_transformer"), "digits_transformer").report
     assert 0 < report.arena_bytes <= report.lower_bound_bytes
+
+
+def test_int8_interface_matches_litert(tmp_path):
+    """--io-type int8: the library takes and returns the int8 tensors, as the .tflite of the same compile."""
+    graph = compiled("digits_mlp")
+    rng = np.random.default_rng(0)
+    samples = {graph.inputs[0].name: rng.integers(-128, 128, (30, 1, 1, 8, 8)).astype(np.int8)}
+    outputs = assert_c_matches_litert(graph, samples, tmp_path / "int8", ("host",), io_type="int8")
+    assert next(iter(outputs.values())).dtype == np.int8
