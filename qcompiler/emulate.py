@@ -55,7 +55,7 @@ def interface_graph(interface: dict) -> Graph:
     """A graph with the library's inputs (names, shapes, element types), for validating samples."""
     graph = Graph(interface["name"])
     for entry in interface["inputs"]:
-        quant = None if entry["scale"] is None else QuantParams.per_tensor("i8", float(entry["scale"].rstrip("f")),
+        quant = None if entry["scale"] is None else QuantParams.per_tensor(entry["element"], entry["scale"],
                                                                            entry["zero_point"])
         graph.add_input(entry["name"], TensorType(tuple(entry["shape"]), entry["element"], quant))
     return graph

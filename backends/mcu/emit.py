@@ -197,7 +197,8 @@ def _interface(values: list[Value], names: list[str]) -> list[dict[str, Any]]:
         entries.append({"name": name, "comment": comment_text(name), "ctype": c_type(value.type.dtype),
                         "element": value.type.element, "shape": shape, "rank": len(shape),
                         "count": int(np.prod(shape, dtype=np.int64)), "bytes": _nbytes(value),
-                        "scale": None if quant is None else c_literal(quant.scale, np.float32),
+                        "scale": None if quant is None else float(np.float32(quant.scale)),
+                        "scale_literal": None if quant is None else c_literal(quant.scale, np.float32),
                         "zero_point": None if quant is None else quant.zero_point})
     return entries
 
