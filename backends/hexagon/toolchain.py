@@ -67,8 +67,8 @@ def find_tools() -> Tools:
 
 def hexagon_flags(hvx: bool = True) -> list[str]:
     """Compiler flags of a Hexagon build; ``hvx=False`` gives the scalar-only build (QC_SCALAR_ONLY)."""
-    flags = ["--target=hexagon", f"-m{CPU}", "-O2", "-ffreestanding", "-nostdlib", "-static", "-fuse-ld=lld",
-             "-std=c99", *WARNINGS]
+    flags = ["--target=hexagon", f"-m{CPU}", "-O2", "-ffreestanding", "-nostdlibinc", "-nostdlib", "-static",
+             "-fuse-ld=lld", "-std=c99", *WARNINGS, f"-I{RUNTIME_DIR / 'freestanding'}"]
     if hvx:
         flags += ["-mhvx", "-mhvx-length=128b"]
     else:

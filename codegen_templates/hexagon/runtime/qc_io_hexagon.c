@@ -1,6 +1,7 @@
 /* The Hexagon freestanding runtime: Linux syscalls through trap0(#1) (number in r6, arguments in r0-r2), the
  * byte I/O of qc_io.h on top of them, and the memcpy/memset the compiler may emit calls to (-nostdlib). */
 #include <stddef.h>
+#include <string.h>
 #include "qc_io.h"
 
 enum { QC_SYS_READ = 63, QC_SYS_WRITE = 64 };
@@ -42,10 +43,6 @@ int qc_write_all(const void *buffer, long n)
     }
     return 0;
 }
-
-void *memcpy(void *dst, const void *src, size_t n);
-void *memmove(void *dst, const void *src, size_t n);
-void *memset(void *dst, int value, size_t n);
 
 void *memcpy(void *dst, const void *src, size_t n)
 {
