@@ -21,6 +21,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph, Op, Value
 from qcompiler.ops.core_common import ACTIVATION_BOUNDS
 from qcompiler.ops.core_elementwise import BinaryOp, UnaryOp
@@ -177,7 +178,7 @@ def _elementwise(op: Op, ranges: list[Optional[Range]]) -> Optional[Range]:
     probe = np.asarray(points, dtype=first.type.dtype).reshape((-1,) + (1,) * max(first.type.rank - 1, 0))
     try:
         out = evaluate_op(op, [probe] + [v.const_value if v is not None else None for v in op.operands[1:]])
-    except Exception:  # a kernel that insists on the real shape: no rule for it
+    except (QCompilerError, ValueError, IndexError):  # a kernel that insists on the real shape: no rule for it
         return None
     array = np.asarray(out[0], dtype=np.float64)
     if array.size == 0 or not np.isfinite(array).all():

@@ -128,6 +128,7 @@ class SinkThroughElementwise(RewritePattern):
         self.root = self.unary + self.binary
 
     def root_kinds(self) -> tuple[str, ...]:
+        """Every unary and binary elementwise kind: the pattern roots on all of them."""
         return self.root
 
     def match_and_rewrite(self, op: Op, rw: Rewriter) -> bool:
@@ -145,7 +146,7 @@ class SinkThroughElementwise(RewritePattern):
         replace_keeping_names(rw, op, [rw.create("core.transpose", [new.result], {"perm": list(perm)}).result])
         return True
 
-    def binary_operands(self, op: Op, rw: Rewriter):
+    def binary_operands(self, op: Op, rw: Rewriter) -> tuple[Optional[tuple[int, ...]], Optional[list[Value]]]:
         """(perm, new operands) when the binary op can run before the transpose, else (None, None)."""
         transposes = [transpose_of(v) for v in op.operands]
         perms = {tuple(t.attr("perm")) for t in transposes if t is not None}

@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from qcompiler.errors import QCompilerError
 from qcompiler.types import TensorType
+
+if TYPE_CHECKING:
+    from qcompiler.ops.registry import OpDef
 
 CONST = "const"
 RETURN = "return"
@@ -200,7 +203,7 @@ class Op:
         return default
 
     @property
-    def definition(self):
+    def definition(self) -> OpDef:
         """The registered ``OpDef`` for this op's kind (raises for unknown kinds)."""
         from qcompiler.ops.registry import get_op_def
 
@@ -367,7 +370,7 @@ class Graph:
 
     # -- building ---------------------------------------------------------------------------
     @contextlib.contextmanager
-    def inserting_before(self, op: Optional[Op]):
+    def inserting_before(self, op: Optional[Op]) -> Iterator[Graph]:
         """New ops go right before ``op`` (at the end when None) inside the ``with`` block."""
         saved = self._insertion_point
         self._insertion_point = op
@@ -377,7 +380,7 @@ class Graph:
             self._insertion_point = saved
 
     @contextlib.contextmanager
-    def inserting_after(self, op: Op):
+    def inserting_after(self, op: Op) -> Iterator[Graph]:
         """New ops go right after ``op`` (in creation order) inside the ``with`` block."""
         with self.inserting_before(op.next) as graph:
             yield graph

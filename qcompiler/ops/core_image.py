@@ -7,7 +7,7 @@ matrix product over all output pixels), so they stay fast enough for the interpr
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, TYPE_CHECKING
+from typing import Iterator, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def from_nhwc(x: np.ndarray, layout: str) -> np.ndarray:
 
 
 def window_taps(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
-                padding: Sequence[int], pad_value: float):
+                padding: Sequence[int], pad_value: float) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield ``(i, j, tap)`` for every kernel position: ``tap`` is the [N, OH, OW, C] view of the padded NHWC
     image that kernel position ``(i, j)`` sees for every output pixel."""
     top, left, bottom, right = padding
@@ -244,7 +244,7 @@ class PoolOp(WindowOp):
         layout = choice_attr(op, "layout", LAYOUTS)
         return self.result_type(source, self.output_shape(op, source, kernel, source.shape[channel_axis(layout)]))
 
-    def result_type(self, source: TensorType, shape) -> TensorType:
+    def result_type(self, source: TensorType, shape: Sequence[Dim]) -> TensorType:
         """Pooling keeps the element type; quantization parameters depend on the kind."""
         return computed(source, shape)
 
@@ -253,7 +253,7 @@ class PoolOp(WindowOp):
 class MaxPool2D(PoolOp):
     """Maximum over each window (TFLite MAX_POOL_2D); padded cells never win."""
 
-    def result_type(self, source: TensorType, shape) -> TensorType:
+    def result_type(self, source: TensorType, shape: Sequence[Dim]) -> TensorType:
         return moved(source, shape)
 
     def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:

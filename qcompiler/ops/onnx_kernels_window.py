@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence, TYPE_CHECKING
+from typing import Iterator, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 
@@ -105,7 +105,7 @@ def pad_spatial(x: np.ndarray, geometry: WindowGeometry, fill: float) -> np.ndar
     return np.pad(x, widths, mode="constant", constant_values=fill)
 
 
-def kernel_positions(geometry: WindowGeometry):
+def kernel_positions(geometry: WindowGeometry) -> Iterator[tuple[slice, ...]]:
     """For each kernel position (row-major), the slices of the padded input that feed every output."""
     for position in itertools.product(*(range(k) for k in geometry.kernel)):
         yield (slice(None), slice(None)) + tuple(

@@ -59,7 +59,7 @@ class OpDef:
             raise VerificationError(f"{self.kind} has {self.num_results} result(s), got {len(op.results)}", op.loc)
 
 
-def op(kind: str):
+def op(kind: str) -> Callable[[type[OpDef]], type[OpDef]]:
     """Class decorator registering an ``OpDef`` subclass for ``kind``."""
 
     def register(cls: type[OpDef]) -> type[OpDef]:
