@@ -95,18 +95,20 @@ def prune_n_of_m(weight: LayerWeight, n: int, m: int) -> np.ndarray:
     """The weight with, in every group of ``m`` consecutive reduction elements of each output channel (input
     channel innermost), only its ``n`` largest magnitudes kept; a shorter last group keeps ``min(n, len)``."""
     rows = weight.rows()
-    channels, length = rows.shape
-    padded_length = -(-length // m) * m
-    padded = np.zeros((channels, padded_length), dtype=rows.dtype)
-    padded[:, :length] = rows
-    groups = np.abs(padded.reshape(channels, -1, m))
-    # padding ranks below every real entry, so a short last group keeps its real weights first
-    rank_keys = np.where(np.arange(padded_length).reshape(1, -1, m) < length, groups, -1.0)
-    order = np.argsort(-rank_keys, axis=-1, kind="stable")
+    return weight.from_rows(np.where(n_of_m_mask(np.abs(rows), n, m), rows, np.zeros_like(rows)))
+
+
+def n_of_m_mask(scores: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Keep-mask of [rows, length] ``scores``: the ``n`` highest of every ``m`` consecutive entries of each row
+    (ties to the first; a short last group keeps ``min(n, len)``)."""
+    channels, size = scores.shape
+    padded = np.full((channels, -(-size // m) * m), -np.inf)
+    padded[:, :size] = scores
+    groups = padded.reshape(channels, -1, m)
+    order = np.argsort(-groups, axis=-1, kind="stable")
     keep = np.zeros_like(groups, dtype=bool)
     np.put_along_axis(keep, order[..., :n], True, axis=-1)
-    pruned = np.where(keep.reshape(channels, -1), padded, 0)[:, :length]
-    return weight.from_rows(pruned)
+    return keep.reshape(channels, -1)[:, :size]
 
 
 def sparsity_of(array: np.ndarray) -> float:

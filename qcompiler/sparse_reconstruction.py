@@ -19,6 +19,7 @@ from qcompiler.interpreter import run
 from qcompiler.ir import Graph, Op
 from qcompiler.layer_weights import LayerWeight, layer_weight, replace_const_operand
 from qcompiler.ops.core_image import to_nhwc, window_taps
+from qcompiler.passes.prune import n_of_m_mask
 
 #: Rounds in which unstructured pruning reaches its target (saliencies are re-measured between rounds).
 ROUNDS = 4
@@ -181,7 +182,7 @@ def _prune_rows(rows: np.ndarray, bias: np.ndarray, systems: list[tuple[np.ndarr
     gram_of = (lambda r: systems[0]) if len(systems) == 1 else (lambda r: systems[r])
     if m:
         saliency = _saliencies(current, keep, gram_of)
-        keep = _n_of_m_mask(saliency, n, m)
+        keep = n_of_m_mask(saliency, n, m)
     else:
         target = int(round(sparsity * rows.size))
         for round_index in range(1, ROUNDS + 1):
@@ -209,18 +210,3 @@ def _saliencies(current: np.ndarray, keep: np.ndarray, gram_of) -> np.ndarray:
         diagonal = np.diag(inverse)[:kept.size]
         saliency[r, kept] = current[r, kept] ** 2 / np.maximum(diagonal, 1e-30)
     return saliency
-
-
-def _n_of_m_mask(saliency: np.ndarray, n: int, m: int) -> np.ndarray:
-    """Keep the ``n`` most salient of every ``m`` consecutive entries per row (a short last group keeps
-    ``min(n, len)``)."""
-    channels, size = saliency.shape
-    padded_size = -(-size // m) * m
-    padded = np.full((channels, padded_size), -np.inf)
-    padded[:, :size] = saliency
-    groups = padded.reshape(channels, -1, m)
-    order = np.argsort(-groups, axis=-1, kind="stable")
-    keep = np.zeros_like(groups, dtype=bool)
-    np.put_along_axis(keep, order[..., :n], True, axis=-1)
-    return keep.reshape(channels, -1)[:, :size]
-
