@@ -26,8 +26,7 @@ from qcompiler.ops.registry import op as register_op
 from qcompiler.quant_math import (
     activation_range, float32_scale, mean_multiplier, multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64, multiply_by_quantized_multiplier_smaller_than_one,
-    multiply_by_quantized_multiplier_single_rounding,
-    quantize_multiplier, quantize_multiplier_smaller_than_one, saturate, wrap_int32)
+    quantize_multiplier, quantize_multiplier_smaller_than_one, round_half_away, saturate, wrap_int32)
 from qcompiler.types import STORAGE_RANGES, QuantParams, TensorType
 
 if TYPE_CHECKING:
@@ -238,8 +237,19 @@ class QFullyConnected(AccumulatingOp, FullyConnected):
         return 0
 
     def rescale(self, op: Op) -> Rescale:
-        """LiteRT's FULLY_CONNECTED (int8 and int16x8) rounds the exact product of its accumulator once."""
-        return multiply_by_quantized_multiplier_single_rounding
+        """LiteRT's reference FULLY_CONNECTED (int8 and int16x8) ignores the fixed-point multipliers: it rounds
+        ``double(acc) * (double(s_in) * double(s_w) / double(s_out))`` half away from zero (``std::round``).
+        That equals one exact rounding of ``acc * multiplier`` except near ties, where the multiplier's own
+        rounding error decides (digits_mlp int16x8, test image 395, last layer: -12948.499995 vs -12948.5000005).
+        """
+        source, result = operand_type(op, 0).quant, op.result.type.quant
+        weight = np.asarray(weight_scales(op, 1, self.weight_axis(op), self.out_channels(op)), dtype=np.float64)
+        effective = float32_scale(source.scale) * weight / float32_scale(result.scale)
+
+        def scaled(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+            return round_half_away(np.asarray(acc, dtype=np.float64) * effective).astype(np.int64)
+
+        return scaled
 
     def derive_attrs(self, op: Op) -> dict[str, Any]:
         attrs = super().derive_attrs(op)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
-from qcompiler.ir import Graph
+from qcompiler import interpreter
+from qcompiler.ir import CONST, Graph
 from qcompiler.ops.registry import get_op_def, lookup_op_def
 from qcompiler.types import QuantParams, TensorType
 
@@ -128,3 +129,24 @@ def test_q_op_with_its_own_parameters_is_bit_exact(name, storage):
     input_params = [OPERAND[storage], OTHER[storage]] if params == "other" else None
     graph = q_graph(kind, shapes, attrs, result_shape, storage, input_params)
     assert operator_codes(assert_litert_exact(graph)) == (code if isinstance(code, list) else [code])
+
+
+@pytest.mark.parametrize("storage", ["i8", "i16"])
+def test_fully_connected_rounds_like_litert_near_ties(storage):
+    # s_in * s_w / s_out = (1 + 2^-23)(1 - 2^-23) / 2 = 0.5 - 2^-47: its 31-bit multiplier is exactly 2^30,
+    # so an odd accumulator lands on a tie under fixed-point rescaling (rounded half up), while LiteRT's
+    # reference FULLY_CONNECTED rescales in double and rounds 0.5 - tiny towards zero.
+    info = np.iinfo(np.int8 if storage == "i8" else np.int16)
+    values = np.arange(info.min, info.max + 1, dtype=info.dtype).reshape(-1, 1)
+    graph = Graph()
+    x = graph.add_input("x", TensorType(values.shape, storage, QuantParams.per_tensor(storage, 1 + 2.0**-23, 0)))
+    weight = graph.create(CONST, [], {"value": np.ones((1, 1), np.int8)},
+                          [TensorType((1, 1), "i8", QuantParams.per_tensor("i8", 1 - 2.0**-23, 0))]).result
+    op = graph.create("q.fully_connected", [x, weight], {},
+                      [TensorType(values.shape, storage, QuantParams.per_tensor(storage, 2.0, 0))])
+    op.attrs.update(get_op_def("q.fully_connected").derive_attrs(op))
+    graph.set_outputs([op.result], ["y"])
+    assert op.attr("multiplier") == [2**30]
+    assert_litert_exact(graph, {"x": values})
+    got = interpreter.run(graph, {"x": values})["y"].astype(np.int64)
+    np.testing.assert_array_equal(got, np.fix(values.astype(np.int64) / 2))  # 0.5 - tiny rounds towards zero
