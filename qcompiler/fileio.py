@@ -13,8 +13,16 @@ PathLike = Union[str, os.PathLike]
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename.
+
+    A path that names an existing special file (``/dev/null``, ``/dev/stdout``, a FIFO) is written in place:
+    renaming over it would replace the device with a regular file.
+    """
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise QCompilerError(f"cannot write {path}: the folder {folder} does not exist")

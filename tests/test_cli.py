@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +198,20 @@ def test_opt_refuses_to_overwrite_its_input(capsys, identity_qir):
     assert code == 1
     assert_one_line_error(err, "refusing to overwrite")
     assert identity_qir.read_text() == IDENTITY_QIR
+
+
+def test_opt_writes_into_a_special_file_without_replacing_it(capsys, tmp_path, identity_qir):
+    """``-o /dev/null`` or a FIFO is written in place; an atomic rename would swap the device for a file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    code, _, _ = run_cli(capsys, "opt", identity_qir, "-p", "dce", "-o", fifo)
+    reader.join(timeout=60)
+    assert code == 0
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert b"func @main" in received[0] and sorted(os.listdir(tmp_path)) == sorted(["pipe", identity_qir.name])
 
 
 def test_opt_with_the_readme_plugin(tmp_path, identity_qir, readme_plugin):
