@@ -134,6 +134,12 @@ def _window_fields(op: Op, source: Sequence[int], result: Sequence[int], kernel:
             "pad_left": int(padding[1])}
 
 
+def filter_sums(taps_by_channel: np.ndarray) -> np.ndarray:
+    """Per output channel, the sum of its int8 taps (rows of ``taps_by_channel``): the kernels add
+    ``input_offset * sum`` once for windows inside the image instead of the offset at every tap."""
+    return taps_by_channel.astype(np.int64).sum(axis=1).astype(np.int32)
+
+
 def _accumulator_step(op: Op, kind: str, fields: dict[str, Any], channels: int, filter_: np.ndarray,
                       macs: int, first_reads: Optional[np.ndarray]) -> Step:
     source, result = params_of(op, op.operand(0)), params_of(op, op.result)
@@ -162,7 +168,10 @@ def lower_conv2d(op: Op) -> Step:
     reads = overlap.window_first_reads(source[0], source[1:3], in_c, result[1:3], out_c, op.attr("strides"),
                                        op.attr("padding"), lambda oc: 0)
     macs = int(np.prod(result)) * k_h * k_w * in_c
-    return _accumulator_step(op, "conv2d", fields, out_c, constant_of(op, 1, np.int8), macs, reads)
+    filter_ = constant_of(op, 1, np.int8)
+    step = _accumulator_step(op, "conv2d", fields, out_c, filter_, macs, reads)
+    step.arrays["filter_sums"] = filter_sums(filter_.reshape(out_c, -1))
+    return step
 
 
 @rule("q.depthwise_conv2d")
@@ -177,7 +186,10 @@ def lower_depthwise_conv2d(op: Op) -> Step:
     reads = overlap.window_first_reads(source[0], source[1:3], source[3], result[1:3], channels,
                                        op.attr("strides"), op.attr("padding"), lambda oc: oc // multiplier)
     macs = int(np.prod(result)) * k_h * k_w
-    return _accumulator_step(op, "depthwise_conv2d", fields, channels, constant_of(op, 1, np.int8), macs, reads)
+    filter_ = constant_of(op, 1, np.int8)
+    step = _accumulator_step(op, "depthwise_conv2d", fields, channels, filter_, macs, reads)
+    step.arrays["filter_sums"] = filter_sums(filter_.reshape(-1, channels).T)
+    return step
 
 
 @rule("q.fully_connected")

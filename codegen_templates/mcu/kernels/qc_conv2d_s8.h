@@ -14,6 +14,7 @@ typedef struct {
     int32_t act_min, act_max;
     const int8_t *filter;       /* [out_c][k_h][k_w][in_c] */
     const int32_t *bias;        /* [out_c] or NULL */
+    const int32_t *filter_sums; /* [out_c]: sum of each output channel's taps (windows inside the image) */
     const int32_t *multiplier;  /* [out_c] */
     const int32_t *shift;       /* [out_c] */
 } qc_conv2d_params_t;

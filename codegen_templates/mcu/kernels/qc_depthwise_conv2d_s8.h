@@ -15,6 +15,7 @@ typedef struct {
     int32_t act_min, act_max;
     const int8_t *filter;       /* [k_h][k_w][in_c * depth_multiplier] */
     const int32_t *bias;        /* [in_c * depth_multiplier] or NULL */
+    const int32_t *filter_sums; /* [in_c * depth_multiplier]: sum of each output channel's taps */
     const int32_t *multiplier;
     const int32_t *shift;
 } qc_depthwise_conv2d_params_t;
