@@ -259,8 +259,9 @@ class MaxPool2D(PoolOp):
     def evaluate(self, op: Op, x: np.ndarray) -> np.ndarray:
         layout = op.attr("layout")
         out = None
+        lowest = np.iinfo(x.dtype).min if np.issubdtype(x.dtype, np.integer) else -np.inf
         for _, _, tap in window_taps(to_nhwc(x, layout), op.attr("kernel"), op.attr("strides"), (1, 1),
-                                     op.attr("padding"), -np.inf):
+                                     op.attr("padding"), lowest):
             out = tap.copy() if out is None else np.maximum(out, tap, out=out)
         return from_nhwc(apply_activation(out, op.attr("activation")), layout)
 

@@ -150,3 +150,15 @@ def test_fully_connected_rounds_like_litert_near_ties(storage):
     assert_litert_exact(graph, {"x": values})
     got = interpreter.run(graph, {"x": values})["y"].astype(np.int64)
     np.testing.assert_array_equal(got, np.fix(values.astype(np.int64) / 2))  # 0.5 - tiny rounds towards zero
+
+
+@pytest.mark.parametrize("padding", [[1, 1, 1, 1], [0, 0, 1, 1]])
+def test_int8_max_pool_pads_with_the_lowest_value(padding):
+    # Padded cells never win, even when every real value is negative (a pad of zeros or -inf would fail).
+    graph = Graph()
+    x = graph.add_input("x", TensorType((1, 5, 5, 2), "i8", OPERAND["i8"]))
+    pooled = graph.create("core.max_pool2d", [x], {"kernel": [3, 3], "strides": [2, 2], "padding": padding})
+    graph.set_outputs([pooled.result], ["y"])
+    values = np.random.default_rng(0).integers(-128, -100, (1, 5, 5, 2)).astype(np.int8)
+    assert_litert_exact(graph, {"x": values})
+    assert interpreter.run(graph, {"x": values})["y"].max() < -100
