@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     parser.add_argument("--io-type", choices=("float", "int8"), default="float",
                         help="the model's input/output type: float keeps QUANTIZE/DEQUANTIZE at the edges of a "
                              "quantized model, int8 makes its inputs and outputs int8 (default: float)")
-    parser.add_argument("-o", "--output", metavar="FILE", required=True, help="the file to write (.tflite)")
+    parser.add_argument("-o", "--output", metavar="FILE", required=True,
+                        help="the file to write (.tflite), or the folder of the C library for --target mcu")
     parser.set_defaults(func=run)
 
 
