@@ -5,7 +5,8 @@ interpreter, which LiteRT's reference kernels match bit for bit) and the gzip si
   - the uncompressed model,
   - 50% unstructured pruning (re-fitted on the 200 ``x_calib`` images), every layer and every layer but the first,
   - 2:4 pruning (re-fitted),
-  - 16 clusters (per tensor and per output channel),
+  - 16 clusters (per tensor and per output channel; and per tensor with per-tensor int8 weights, so that one
+    16-entry codebook serves a whole layer),
   - 50% pruning then 16 clusters with sparsity preserved,
   - 25% channel pruning (MACs before/after; the int8 model compiled by the TFLite and MCU backends and run in
     LiteRT and, when a C compiler is there, on the host),
@@ -40,6 +41,7 @@ from qcompiler.samples import run_samples
 SHARED = os.environ.get("QCOMPILER_SHARED_MODELS", "/work/shared/models")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "compress.json")
 MODELS = ("digits_cnn", "digits_mobilenet")
+#: (label, pipeline run before int8 quantization); a label ending in "(per-tensor int8)" quantizes weights per tensor.
 VARIANTS: tuple[tuple[str, str], ...] = (
     ("uncompressed", ""),
     ("prune 50%", "prune{sparsity=0.5 data={calibration}}"),
@@ -48,6 +50,8 @@ VARIANTS: tuple[tuple[str, str], ...] = (
     ("prune 2:4", "prune{granularity=n:m n=2 m=4 data={calibration}}"),
     ("cluster 16", "cluster{clusters=16}"),
     ("cluster 16 per channel", "cluster{clusters=16 per-channel=true}"),
+    ("cluster 16 (per-tensor int8)", "cluster{clusters=16}"),
+    ("uncompressed (per-tensor int8)", ""),
     ("prune 50% + cluster 16 per channel", "prune{sparsity=0.5 exclude={first} data={calibration}},"
                                            "cluster{clusters=16 per-channel=true}"),
     ("channels 25%", "prune{granularity=channel sparsity=0.25}"),
@@ -78,14 +82,16 @@ def layer_weight_arrays(graph: Graph) -> list[np.ndarray]:
 
 
 def packed_weight_bytes(graph: Graph) -> tuple[int, int]:
-    """(plain int8 weight bytes, bytes as packed indices + per-output-channel int8 codebooks, per layer the
-    smaller of the two) for the quantized layers."""
+    """(plain int8 weight bytes, bytes as packed indices plus int8 codebooks) for the quantized layers; per
+    layer the smallest of plain storage, one codebook per tensor and one per output channel."""
     plain = packed = 0
     for array in layer_weight_arrays(graph):
         axis = 3 if array.shape[0] == 1 and array.ndim == 4 else 0  # depthwise 1HWC: channels last
-        book = codebook_of(array, axis)
+        sizes = [array.size]
+        for book in (codebook_of(array), codebook_of(array, axis)):
+            sizes.append(-(-array.size * book.bits // 8) + book.table.size)
         plain += array.size
-        packed += min(array.size, -(-array.size * book.bits // 8) + book.table.size)
+        packed += min(sizes)
     return plain, packed
 
 
@@ -131,7 +137,8 @@ def main(argv: Optional[list[str]] = None) -> None:
                     text = pipeline.replace("{calibration}", calibration_file).replace("{first}", first)
                     PassManager(parse_pipeline(text), verify_each=False).run(graph)
                 compress_seconds = time.perf_counter() - start
-                quantized = quantize(graph, "int8", {"input": calibration}, verify=False)
+                per_channel = not label.endswith("(per-tensor int8)")
+                quantized = quantize(graph, "int8", {"input": calibration}, per_channel=per_channel, verify=False)
                 tflite = export_tflite(quantized)
                 plain, packed = packed_weight_bytes(quantized)
                 row = {"pipeline": pipeline, "float_top1": top1(graph, test, labels),

@@ -13,6 +13,7 @@ from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph
 from qcompiler.layer_weights import LayerWeight, layer_weights, replace_const_operand
 from qcompiler.pass_manager import Pass, register_pass
+from qcompiler.pass_manager.manager import pass_output
 
 Granularity = Literal["unstructured", "n:m", "channel"]
 
@@ -42,8 +43,9 @@ class Prune(Pass):
 
             check_fraction(self.sparsity)
             source = self.calibration if self.calibration is not None else (self.data or None)
-            return prune_channels(graph, self.sparsity, exclude=self.exclude, only=self.only,
-                                  calibration=source).changed
+            report = prune_channels(graph, self.sparsity, exclude=self.exclude, only=self.only, calibration=source)
+            pass_output().write(f"prune: {report.summary()}\n")
+            return report.changed
         if self.granularity == "n:m":
             if not 0 < self.n <= self.m:
                 raise QCompilerError(f"prune: n:m needs 0 < n <= m, got n={self.n} m={self.m}")

@@ -94,6 +94,13 @@ class ChannelPruningReport:
         """The fraction of MACs removed."""
         return 1.0 - self.macs_after / self.macs_before if self.macs_before else 0.0
 
+    def summary(self) -> str:
+        """One line for users: channels, MACs and parameters before -> after."""
+        channels = sum(s.before for s in self.spaces), sum(s.after for s in self.spaces)
+        return (f"channels {channels[0]} -> {channels[1]} in {len(self.spaces)} free group(s), MACs "
+                f"{self.macs_before} -> {self.macs_after} (-{self.mac_reduction * 100:.1f}%), parameters "
+                f"{self.parameters_before} -> {self.parameters_after}")
+
 
 def prune_channels(graph: Graph, fraction: float, *, exclude: Sequence[str] = (), only: Sequence[str] = (),
                    calibration: Optional[CalibrationSource] = None) -> ChannelPruningReport:
