@@ -84,7 +84,8 @@ def _place(order: Sequence[Hashable], blocks: Mapping[Hashable, _Block], sizes: 
 def plan_arena(sizes: Mapping[Hashable, int], intervals: Mapping[Hashable, Interval],
                in_place: Sequence[InPlace] = (), alignment: int = 4) -> ArenaPlan:
     """Plan offsets for ``sizes`` (bytes) live over ``intervals``; try each ``in_place`` candidate (in step order)
-    and keep those that make the arena smaller."""
+    and keep those that make the arena smaller. Ties are broken by the keys' text, so keys must be stable
+    (names or schedule numbers, never object ids) for the plan to be deterministic."""
     def solve(taken: Sequence[InPlace]) -> tuple[dict[Hashable, int], int]:
         blocks = {key: _Block({key: 0}) for key in sizes}
         owner = {key: key for key in sizes}

@@ -124,7 +124,7 @@ class Placement:
     def __init__(self, graph: Graph, steps: list[Step], direct: dict[int, int], pack: WeightPack,
                  alignment: int = ALIGNMENT) -> None:
         self.locations: dict[int, Location] = {}
-        self.keys: dict[int, int] = {}  # value id -> arena buffer key (a view shares its source's key)
+        self.keys: dict[int, int] = {}  # value id -> arena buffer number (a view shares its source's)
         for index, value in enumerate(graph.inputs):
             self.locations[id(value)] = Location("input", index)
         for step in steps:
@@ -145,9 +145,9 @@ class Placement:
                 self.locations.setdefault(id(value), Location("output", step.params["slot"]))
             elif id(value) in direct:
                 self.locations[id(value)] = Location("output", direct[id(value)])
-            else:
-                self.keys[id(value)] = id(value)
-                sizes[id(value)] = _nbytes(value)
+            else:  # buffers are numbered in schedule order: the plan must not depend on object ids
+                self.keys[id(value)] = len(sizes)
+                sizes[len(sizes)] = _nbytes(value)
         intervals = live_intervals([([self.keys[id(v)] for v in s.inputs if id(v) in self.keys],
                                      [] if s.alias or "slot" in s.params else
                                      [self.keys[id(v)] for v in s.outputs if id(v) in self.keys])
