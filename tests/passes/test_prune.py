@@ -159,3 +159,16 @@ def test_half_the_weights_with_reconstruction_keep_accuracy(model: str) -> None:
     weights = [w for w in layer_weights(graph) if w.name != first]
     assert sum(np.count_nonzero(w.array == 0) for w in weights) >= 0.5 * sum(w.array.size for w in weights) - 2
     assert top1(graph, images, labels) >= baseline - 0.01
+
+
+def test_data_option_reads_a_samples_file_and_bad_files_fail_in_one_line(tmp_path) -> None:
+    rng = np.random.default_rng(8)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((20, 1, 6, 6, 3)).astype(np.float32))
+    from_file, from_arrays = conv_chain(np.random.default_rng(9)), conv_chain(np.random.default_rng(9))
+    PassManager(parse_pipeline(f"prune{{sparsity=0.5 data={tmp_path / 'calib.npz'}}}"), verify_each=True).run(from_file)
+    arrays = dict(np.load(tmp_path / "calib.npz"))
+    get_pass("prune")(sparsity=0.5, calibration=arrays).run(from_arrays)
+    for a, b in zip(layer_weights(from_file), layer_weights(from_arrays)):
+        np.testing.assert_array_equal(a.array, b.array)
+    with pytest.raises(QCompilerError, match="no such file"):
+        PassManager(parse_pipeline(f"prune{{data={tmp_path / 'missing.npz'}}}")).run(conv_chain(rng))
