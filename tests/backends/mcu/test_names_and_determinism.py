@@ -101,3 +101,21 @@ def test_library_name_is_sanitized():
     library = generate(quantized(hostile_graph(), {HOSTILE[0]: samples(8, 1)[HOSTILE[0]][:, 0]}), "my model-v2")
     assert library.name == "my_model_v2"
     assert "my_model_v2.h" in library.files and "MY_MODEL_V2_ARENA_SIZE" in library.files["my_model_v2.h"]
+
+
+def test_compile_command_twice_in_fresh_processes_gives_identical_folders(tmp_path):
+    import sys
+
+    from conftest import SHARED_MODELS_DIR
+    from quant_support import digits_split
+
+    calibration, _ = digits_split(SHARED_MODELS_DIR, "digits_mobilenet", "calib", 50)
+    np.savez(tmp_path / "calib.npz", input=calibration)
+    folders = []
+    for run in range(2):
+        folder = tmp_path / f"out{run}"
+        subprocess.run([sys.executable, "-m", "qcompiler", "compile", str(SHARED_MODELS_DIR / "digits_mobilenet.onnx"),
+                        "--target", "mcu", "--quantize", "int8", "--calibration", str(tmp_path / "calib.npz"),
+                        "-o", str(folder)], check=True, capture_output=True)
+        folders.append({p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()})
+    assert folders[0] == folders[1]
