@@ -108,14 +108,20 @@ def conv2d_variant(step: Step) -> Optional[Step]:
 
 @variant("fully_connected")
 def fully_connected_variant(step: Step) -> Optional[Step]:
-    """FULLY_CONNECTED on the vrmpy core (symmetric weights only: the core folds no filter offset)."""
+    """FULLY_CONNECTED on the vrmpy core, rescaled per output by the scalar kernel's rule (symmetric weights
+    only: the core folds no filter offset)."""
     if step.params["filter_offset"] != 0:
         return None
     gemm = _gemm(step, step.arrays["filter"], step.arrays.get("bias"), step.arrays["multiplier"],
                  step.arrays["shift"])
     if gemm is None:
         return None
-    return _derived(step, "hvx_fully_connected", {"shape": scalar_fields(step), "gemm": gemm[0]}, gemm[1])
+    fields, arrays = gemm
+    del fields["requant"], arrays["requant"]
+    shape = {**scalar_fields(step), "multiplier": ArrayField("multiplier", "const int32_t *"),
+             "shift": ArrayField("shift", "const int32_t *")}
+    arrays.update(multiplier=step.arrays["multiplier"], shift=step.arrays["shift"])
+    return _derived(step, "hvx_fully_connected", {"shape": shape, "gemm": fields}, arrays)
 
 
 @variant("depthwise_conv2d")

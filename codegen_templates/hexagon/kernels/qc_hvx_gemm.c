@@ -2,19 +2,23 @@
 #include "qc_hvx_gemm.h"
 
 #if QC_HVX
+HVX_Vector qc_hvx_gemm_accumulate(const qc_hvx_gemm_t *g, const int32_t *words, int tile)
+{
+    const HVX_Vector *filter = (const HVX_Vector *)g->filter + (long)tile * g->groups;
+    HVX_Vector acc = ((const HVX_Vector *)g->start)[tile];
+    int k;
+    for (k = 0; k < g->groups; ++k) {
+        acc = Q6_Vw_vrmpyacc_VwVbVb(acc, Q6_V_vsplat_R(words[k]), filter[k]);
+    }
+    return acc;
+}
+
 void qc_hvx_gemm_row(const qc_hvx_gemm_t *g, const int32_t *words, int8_t *output)
 {
-    const HVX_Vector *filter = (const HVX_Vector *)g->filter;
-    const HVX_Vector *start = (const HVX_Vector *)g->start;
-    int tile, k;
+    int tile;
     for (tile = 0; tile * QC_VECTOR_WORDS < g->out_c; ++tile) {
         const int remaining = g->out_c - tile * QC_VECTOR_WORDS;
-        HVX_Vector acc = start[tile];
-        for (k = 0; k < g->groups; ++k) {
-            acc = Q6_Vw_vrmpyacc_VwVbVb(acc, Q6_V_vsplat_R(words[k]), filter[k]);
-        }
-        filter += g->groups;
-        acc = qc_hvx_requantize(acc, &g->requant[tile]);
+        const HVX_Vector acc = qc_hvx_requantize(qc_hvx_gemm_accumulate(g, words, tile), &g->requant[tile]);
         qc_hvx_store_bytes(output + tile * QC_VECTOR_WORDS,
                            qc_hvx_offset_clamp_narrow(acc, g->output_offset, g->act_min, g->act_max),
                            remaining < QC_VECTOR_WORDS ? remaining : QC_VECTOR_WORDS);

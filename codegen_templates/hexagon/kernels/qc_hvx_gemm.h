@@ -19,13 +19,16 @@ typedef struct {
     int groups;                         /* taps / 4, rounded up */
     const int8_t *filter;               /* [tiles][groups][32][4]: lane j of vector (t, g) = taps 4g.. of channel 32t+j */
     const int32_t *start;               /* [tiles * 32]: bias + input_offset * sum(taps) per channel */
-    const qc_hvx_requant_t *requant;    /* [tiles] */
+    const qc_hvx_requant_t *requant;    /* [tiles], for qc_hvx_gemm_row */
     int32_t output_offset, act_min, act_max;
 } qc_hvx_gemm_t;
 
 #if QC_HVX
-/* Outputs of one row: ``words`` holds the row's taps, four per word, padded to ``groups`` words (any values in
- * the padding: the filter is zero there); writes out_c bytes at ``output``. */
+/* The int32 accumulators of output channels 32 tile .. 32 tile + 31 for one row: ``words`` holds the row's
+ * taps, four per word, padded to ``groups`` words (any values in the padding: the filter is zero there). */
+HVX_Vector qc_hvx_gemm_accumulate(const qc_hvx_gemm_t *g, const int32_t *words, int tile);
+
+/* Outputs of one row, requantized per lane (g->requant): writes out_c bytes at ``output``. */
 void qc_hvx_gemm_row(const qc_hvx_gemm_t *g, const int32_t *words, int8_t *output);
 
 /* Copies n bytes from src to dst (any alignment, n >= 0) with vector loads and stores. */

@@ -67,7 +67,8 @@ def conv_stream(op, x: np.ndarray) -> bytes:
               "act_max")
     count = p["batches"] * p["out_h"] * p["out_w"] * p["out_c"]
     return (i32(*[p[f] for f in fields]) + array(step.arrays["filter"], "i1") + array(step.arrays.get("bias"), "<i4")
-            + array(step.arrays["multiplier"], "<i4") + array(step.arrays["shift"], "<i4") + i32(hvx.params["gemm"]["groups"])
+            + array(step.arrays.get("filter_sums"), "<i4") + array(step.arrays["multiplier"], "<i4")
+            + array(step.arrays["shift"], "<i4") + i32(hvx.params["gemm"]["groups"])
             + array(hvx.arrays["packed_filter"], "i1") + array(hvx.arrays["start"], "<i4")
             + array(hvx.arrays["requant"], "<i4") + array(x, "i1") + output_buffer(count))
 

@@ -54,8 +54,8 @@ def dw_stream(op, x: np.ndarray) -> bytes:
               "output_offset", "act_min", "act_max")
     count = p["batches"] * p["out_h"] * p["out_w"] * p["in_c"]
     return (i32(*[p[f] for f in fields]) + array(step.arrays["filter"], "i1") + array(step.arrays.get("bias"), "<i4")
-            + array(step.arrays["multiplier"], "<i4") + array(step.arrays["shift"], "<i4")
-            + array(hvx.arrays["widened_filter"], "<i2") + array(hvx.arrays["lane_bias"], "<i4")
+            + array(step.arrays.get("filter_sums"), "<i4") + array(step.arrays["multiplier"], "<i4")
+            + array(step.arrays["shift"], "<i4") + array(hvx.arrays["widened_filter"], "<i2") + array(hvx.arrays["lane_bias"], "<i4")
             + array(hvx.arrays["lane_requant"], "<i4") + array(x, "i1") + output_buffer(count))
 
 

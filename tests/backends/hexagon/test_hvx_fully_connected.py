@@ -54,7 +54,7 @@ def fc_stream(op, x: np.ndarray) -> bytes:
     return (i32(*[p[f] for f in fields]) + array(step.arrays["filter"], "i1") + array(step.arrays.get("bias"), "<i4")
             + array(step.arrays["multiplier"], "<i4") + array(step.arrays["shift"], "<i4") + i32(hvx.params["gemm"]["groups"])
             + array(hvx.arrays["packed_filter"], "i1") + array(hvx.arrays["start"], "<i4")
-            + array(hvx.arrays["requant"], "<i4") + array(x, "i1") + output_buffer(p["rows"] * p["out_features"]))
+            + array(x, "i1") + output_buffer(p["rows"] * p["out_features"]))
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))

@@ -1,5 +1,5 @@
 /* Test driver of the dense kernels: reads the layer (qc_fully_connected_params_t fields, scalar arrays, HVX
- * packed arrays), the input and the prefilled output buffer; writes the buffer after qc_hvx_fully_connected_s8
+ * packed filter and accumulator starts), the input and the prefilled output buffer; writes the buffer after qc_hvx_fully_connected_s8
  * (HVX build) or qc_fully_connected_s8. */
 #include "qc_driver_io.h"
 #include "qc_hvx_fully_connected_s8.h"
@@ -22,7 +22,7 @@ int main(void)
     p.gemm.groups = qc_driver_i32();
     p.gemm.filter = (const int8_t *)qc_driver_array();
     p.gemm.start = (const int32_t *)qc_driver_array();
-    p.gemm.requant = (const qc_hvx_requant_t *)qc_driver_array();
+    p.gemm.requant = 0;
     p.gemm.output_offset = s->output_offset;
     p.gemm.act_min = s->act_min;
     p.gemm.act_max = s->act_max;
