@@ -20,11 +20,17 @@ from qcompiler.samples import iter_samples, read_arrays, validate_samples
 from qcompiler.types import QuantParams, TensorType
 
 #: Boards ``emulate`` runs on.
-BOARDS = ("host", "mps2-an386")
+BOARDS = ("host", "mps2-an386", "hexagon-v67")
 #: Tools each board needs, with the Debian package that has them.
 TOOLS = {"host": (("make", "make"), ("cc", "gcc")),
          "mps2-an386": (("make", "make"), ("arm-none-eabi-gcc", "gcc-arm-none-eabi"),
-                        ("qemu-system-arm", "qemu-system-arm"))}
+                        ("qemu-system-arm", "qemu-system-arm")),
+         "hexagon-v67": (("make", "make"), ("clang", "clang"), ("ld.lld", "lld"), ("qemu-hexagon", "qemu-user"))}
+#: Make target and program of each board's build (a Hexagon library builds with its own Makefile).
+BOARD_BUILDS = {"host": ("host", "{name}_host"), "mps2-an386": ("cm4", "{name}_cm4.elf"),
+                "hexagon-v67": ("hexagon", "{name}_hexagon.elf")}
+#: How each board runs a program (the Hexagon image runs under qemu-hexagon user mode).
+HEXAGON_COMMAND = ("qemu-hexagon", "-cpu", "v67")
 #: Compiler flags of the sanitized host build.
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 QEMU_COMMAND = ("qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-monitor", "none",
@@ -83,19 +89,22 @@ def build(folder: Union[str, os.PathLike], board: str, build_dir: Union[str, os.
         raise EmulationError(f"board {board} needs {', '.join(missing)}")
     name = read_interface(folder)["name"]
     build_dir = Path(build_dir).resolve()
-    target = "host" if board == "host" else "cm4"
+    target, program = BOARD_BUILDS[board]
     command = ["make", "-s", "-C", str(Path(folder).resolve()), f"BUILD={build_dir}", target]
     if sanitize:
         if board != "host":
             raise EmulationError("sanitizers run on the host board only")
         command.append(f"EXTRA_CFLAGS={SANITIZE_FLAGS}")
     _run(command, folder, f"building {name} for {board}", timeout)
-    return build_dir / target / (f"{name}_host" if board == "host" else f"{name}_cm4.elf")
+    return build_dir / target / program.format(name=name)
 
 
 def run_program(program: Path, board: str, workdir: Path, timeout: float, extra: tuple[str, ...] = ()) -> str:
     """Run a built harness in ``workdir`` (where qc_inputs.bin is); return its standard output."""
-    command = [str(program)] if board == "host" else list(QEMU_COMMAND) + [str(program)] + list(extra)
+    if board == "hexagon-v67":
+        command = list(HEXAGON_COMMAND) + [str(program)] + list(extra)
+    else:
+        command = [str(program)] if board == "host" else list(QEMU_COMMAND) + [str(program)] + list(extra)
     return _run(command, workdir, f"running {program.name} on {board}", timeout).stdout
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Callable
 
 from qcompiler.backends.mcu.emit import Library, write_library
 from qcompiler.errors import UsageError
@@ -19,9 +20,11 @@ def library_name(model_path: str) -> str:
     return Path(model_path).stem or "model"
 
 
-def write_target(graph: Graph, folder: str, name: str, io_type: str = "float") -> tuple[Library, bytes]:
+def write_target(graph: Graph, folder: str, name: str, io_type: str = "float",
+                 writer: Callable[[Graph, str, str], Library] = write_library) -> tuple[Library, bytes]:
     """Write the library for a quantized ``graph`` into ``folder`` and ``<name>.tflite`` of the same graph next
     to it; ``io_type="int8"`` makes the model's inputs and outputs its int8 tensors (as the TFLite backend does).
+    ``writer`` is the backend's library writer (the MCU's, or another C backend's such as Hexagon's).
     Returns the library and the .tflite bytes."""
     from qcompiler.backends.tflite import export_tflite
     from qcompiler.backends.tflite.interface import make_quantized_interface
@@ -29,7 +32,7 @@ def write_target(graph: Graph, folder: str, name: str, io_type: str = "float") -
     if io_type == "int8":
         graph = graph.clone()
         make_quantized_interface(graph)
-    library = write_library(graph, folder, name)
+    library = writer(graph, folder, name)
     data = export_tflite(graph)
     atomic_write_bytes(os.path.join(folder, f"{library.name}.tflite"), data)
     return library, data

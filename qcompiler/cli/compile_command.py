@@ -14,10 +14,11 @@ from qcompiler.errors import QCompilerError, UsageError
 #: What ``--quantize`` accepts: no quantization, or a mode of ``qcompiler.quantize``.
 QUANTIZE_CHOICES = ("none", "float16", "dynamic", "weight-only", "int8", "int16x8")
 #: Targets ``--target`` accepts.
-TARGETS = ("tflite", "mcu")
+TARGETS = ("tflite", "mcu", "hexagon")
 #: Targets written by another backend's hook, ``"module:function"``; the function takes ``(args, graph)`` (the
 #: compiled, quantized graph), writes ``args.output`` and returns the one-line summary.
-TARGET_HOOKS = {"mcu": "qcompiler.backends.mcu.target:compile_target"}
+TARGET_HOOKS = {"mcu": "qcompiler.backends.mcu.target:compile_target",
+                "hexagon": "qcompiler.backends.hexagon.target:compile_target"}
 #: Passes the quantized modes run; a mode is unavailable until every one of them is registered.
 QUANTIZATION_PASSES = ("calibrate", "propagate-ranges", "insert-qdq", "lower-quantized")
 
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
                         help="the model's input/output type: float keeps QUANTIZE/DEQUANTIZE at the edges of a "
                              "quantized model, int8 makes its inputs and outputs int8 (default: float)")
     parser.add_argument("-o", "--output", metavar="FILE", required=True,
-                        help="the file to write (.tflite), or the folder of the C library for --target mcu")
+                        help="the file to write (.tflite), or the folder of the C library for --target mcu|hexagon")
     parser.set_defaults(func=run)
 
 

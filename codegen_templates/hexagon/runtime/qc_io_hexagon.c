@@ -4,23 +4,37 @@
 #include <string.h>
 #include "qc_io.h"
 
-enum { QC_SYS_READ = 63, QC_SYS_WRITE = 64 };
+enum { QC_SYS_OPENAT = 56, QC_SYS_CLOSE = 57, QC_SYS_READ = 63, QC_SYS_WRITE = 64 };
+enum { QC_AT_FDCWD = -100, QC_O_WRONLY_CREAT_TRUNC = 01 | 0100 | 01000, QC_FILE_MODE = 0644 };
 
-static long qc_syscall3(long number, long a, long b, long c)
+static long qc_syscall4(long number, long a, long b, long c, long d)
 {
     register long r0 __asm__("r0") = a;
     register long r1 __asm__("r1") = b;
     register long r2 __asm__("r2") = c;
+    register long r3 __asm__("r3") = d;
     register long r6 __asm__("r6") = number;
-    __asm__ volatile("trap0(#1)" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r6) : "memory");
+    __asm__ volatile("trap0(#1)" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r3), "r"(r6) : "memory");
     return r0;
 }
 
-int qc_read_all(void *buffer, long n)
+int qc_open(const char *path, int for_writing)
+{
+    const long fd = qc_syscall4(QC_SYS_OPENAT, QC_AT_FDCWD, (long)path, for_writing ? QC_O_WRONLY_CREAT_TRUNC : 0,
+                                QC_FILE_MODE);
+    return fd < 0 ? -1 : (int)fd;
+}
+
+void qc_close(int fd)
+{
+    qc_syscall4(QC_SYS_CLOSE, fd, 0, 0, 0);
+}
+
+int qc_read_fd(int fd, void *buffer, long n)
 {
     char *at = (char *)buffer;
     while (n > 0) {
-        const long got = qc_syscall3(QC_SYS_READ, 0, (long)at, n);
+        const long got = qc_syscall4(QC_SYS_READ, fd, (long)at, n, 0);
         if (got <= 0) {
             return -1;
         }
@@ -30,11 +44,11 @@ int qc_read_all(void *buffer, long n)
     return 0;
 }
 
-int qc_write_all(const void *buffer, long n)
+int qc_write_fd(int fd, const void *buffer, long n)
 {
     const char *at = (const char *)buffer;
     while (n > 0) {
-        const long put = qc_syscall3(QC_SYS_WRITE, 1, (long)at, n);
+        const long put = qc_syscall4(QC_SYS_WRITE, fd, (long)at, n, 0);
         if (put <= 0) {
             return -1;
         }
