@@ -1,24 +1,15 @@
-"""The ``cleanup`` named pipeline: folding, batch-norm folding, canonicalization, CSE and DCE repeated until
-the graph stops changing (fuse-activations joins when the core dialect provides it)."""
+"""The ``cleanup`` named pipeline: folding, batch-norm folding, canonicalization, CSE, DCE and activation
+fusion, repeated until the graph stops changing."""
 
 from __future__ import annotations
 
-import importlib.util
-
 from qcompiler.pass_manager import register_pipeline
 
-CLEANUP_PASSES = ["fold-constants", "fold-batchnorm", "canonicalize", "cse", "dce"]
-
-
-def cleanup_pipeline_text() -> str:
-    """The pipeline ``cleanup`` expands to: the cleanup passes, plus fuse-activations when it exists."""
-    passes = list(CLEANUP_PASSES)
-    if importlib.util.find_spec("qcompiler.passes.fuse_activations") is not None:
-        passes.append("fuse-activations")
-    return ",".join(passes)
-
+#: The passes of one cleanup round, in order.
+CLEANUP_PASSES = ["fold-constants", "fold-batchnorm", "canonicalize", "cse", "dce", "fuse-activations"]
 
 register_pipeline(
-    "cleanup", cleanup_pipeline_text(),
-    doc="Fold constants and batch norms, canonicalize, CSE and DCE, repeated until nothing changes.",
+    "cleanup", ",".join(CLEANUP_PASSES),
+    doc="Fold constants and batch norms, canonicalize, CSE, DCE and fuse activations, repeated until nothing "
+        "changes.",
     fixed_point=True)

@@ -37,7 +37,7 @@ def describe_pass(name: str, cls: type) -> str:
     if options:
         lines.append(f"{_INDENT}options:")
         for option in options:
-            default = "(required)" if option.required else f"= {format_value(option.default)}"
+            default = "(required)" if option.required else f"= {format_value(option.default) or '(empty)'}"
             text = f"{_INDENT * 2}{option.name}: {option.type_name} {default}"
             lines.append(f"{text}  -- {option.doc}" if option.doc else text)
     return "\n".join(lines)

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 from typing import Sequence
 
 from qcompiler.cli.model_io import add_model_arguments, check_output, load_model_from_args, write_graph
-from qcompiler.errors import QCompilerError, UsageError
+from qcompiler.errors import UsageError
 
 #: Calibration methods ``calibrate`` offers.
 METHODS = ("minmax", "moving-average", "percentile", "mse", "entropy")
-#: The report module (written by the quantization-report work); optional until it exists.
-REPORT_MODULE = "qcompiler.quant_report"
 
 
 def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -59,15 +55,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--mode {args.mode} needs --calibration SAMPLES (an .npz or a folder of .npy)")
     if args.report and not args.calibration:
         raise UsageError("--report measures the quantized model on samples: give --calibration SAMPLES too")
-    if args.report and importlib.util.find_spec(REPORT_MODULE) is None:
-        raise QCompilerError("--report is not available yet: this installation has no quantization report module")
     float_graph = prepare(load_model_from_args(args))
     graph = quantize(float_graph, args.mode, args.calibration, per_channel=args.per_channel,
                      exclude=args.exclude, exclude_types=args.exclude_types, method=args.method,
                      lower=args.lower, decompose_layer_norm=args.decompose_layer_norm, percentile=args.percentile)
     write_graph(graph, args.output, elide_constants=args.elide_constants, inputs=inputs)
     if args.report:
-        report_module = importlib.import_module(REPORT_MODULE)
-        report = report_module.build_report(float_graph, graph, args.calibration)
-        report_module.write_report(report, args.report)
+        from qcompiler.quant_report import build_report, write_report
+
+        write_report(build_report(float_graph, graph, args.calibration), args.report)
     return 0

@@ -19,8 +19,8 @@ class FixedPoint(PassGroup):
     """Run the nested passes in order, again and again, until a whole round changes nothing.
 
     Written ``fixed-point{max-iterations=N}(pass,pass,...)``; a named pipeline registered with
-    ``fixed_point=True`` (such as ``cleanup``) expands to one. Fails with a clear error, naming the passes still changing the graph, when ``max-iterations`` rounds
-    were not enough.
+    ``fixed_point=True`` (such as ``cleanup``) expands to one. Fails with a clear error, naming the passes
+    still changing the graph, when ``max-iterations`` rounds were not enough.
     """
 
     name: ClassVar[str] = "fixed-point"
