@@ -52,8 +52,9 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
     ``exclude_types`` stay float. A pre-quantized model (QDQ nodes from QAT or another quantizer) keeps its
     own parameters wherever its tensors survive preparation, and needs calibration data only for the tensors
     it did not quantize; a graph already in QDQ form is only lowered. With ``lower=False`` the graph stays
-    in QDQ form. In int8, ``decompose_layer_norm`` splits layer norms into ops with integer kernels (as
-    TFLite's converter does) so that transformers run on integers end to end.
+    in QDQ form. In int8 and int16x8, ``decompose_layer_norm`` splits layer norms into ops with integer kernels
+    (as TFLite's converter does; int16x8 squares with MUL, SQUARED_DIFFERENCE having no int16 kernel) so that
+    transformers run on integers end to end.
     """
     from qcompiler.passes.calibrate import calibrate
 
@@ -61,8 +62,9 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
         raise QCompilerError(f"unknown quantization mode '{mode}' (choose from {', '.join(MODES)})")
     graph = prepare(load(model, input_shapes), verify)
     prequantized = is_prequantized(graph)
-    if mode == "int8" and decompose_layer_norm and not prequantized and "core.layer_norm" not in exclude_types:
-        run_passes(graph, [get_pass("decompose-layer-norm")()], verify)
+    if mode in FULL_INTEGER_MODES and decompose_layer_norm and not prequantized \
+            and "core.layer_norm" not in exclude_types:
+        run_passes(graph, [get_pass("decompose-layer-norm")(squared_difference=mode == "int8")], verify)
     steps: list[Pass] = []
     if mode in FULL_INTEGER_MODES and calibration is not None:
         calibrate(graph, calibration, method, progress=progress, **calibration_options)

@@ -31,13 +31,16 @@ def layer_norm_graph(axis: int, with_affine: bool) -> Graph:
 
 @pytest.mark.parametrize("axis", [-1, 1])
 @pytest.mark.parametrize("with_affine", [True, False])
-def test_decomposition_keeps_the_outputs(axis, with_affine):
+@pytest.mark.parametrize("squared_difference", [True, False])
+def test_decomposition_keeps_the_outputs(axis, with_affine, squared_difference):
     graph = layer_norm_graph(axis, with_affine)
     x = np.random.default_rng(3).normal(2.0, 3.0, (2, 3, 5)).astype(np.float32)
     expected = run_one(graph, x=x)[0]
-    PassManager(parse_pipeline("decompose-layer-norm"), verify_each=True).run(graph)
+    pipeline = f"decompose-layer-norm{{squared_difference={str(squared_difference).lower()}}}"
+    PassManager(parse_pipeline(pipeline), verify_each=True).run(graph)
     kinds = [op.kind for op in graph if op.kind != "const"]
     assert "core.layer_norm" not in kinds and kinds.count("core.rsqrt") == 1
+    assert kinds.count("core.squared_difference") == int(squared_difference)
     assert all(op.loc == "ln" for op in graph if op.kind != "const")
     np.testing.assert_allclose(run_one(graph, x=x)[0], expected, rtol=1e-5, atol=1e-5)
 
@@ -58,3 +61,13 @@ def test_int8_transformer_has_no_float_island(shared_models_dir):
     x, _ = digits_split(shared_models_dir, "digits_transformer", "test", 5)
     for image in x:
         assert np.argmax(run_one(graph, input=image[None])[0]) == np.argmax(run_one(float_graph, input=image[None])[0])
+
+
+def test_int16x8_transformer_keeps_only_gelu_float(shared_models_dir):
+    # int16x8 squares with MUL (TFLite has no int16 SQUARED_DIFFERENCE); GELU has no int16 kernel and stays float
+    calib, _ = digits_split(shared_models_dir, "digits_transformer", "calib", 40)
+    graph = quantize(shared_models_dir / "digits_transformer.onnx", "int16x8", {"input": calib})
+    float_ops = {op.kind for op in graph if op.kind.startswith("core.")}
+    assert float_ops <= {"core.reshape", "core.transpose", "core.gather", "core.gelu"}
+    assert graph.ops_of_kind("q.rsqrt") and not graph.ops_of_kind("q.squared_difference")
+    assert {op.result.type.quant.storage for op in graph.ops_of_kind("q.mean")} == {"i16"}
