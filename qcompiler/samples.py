@@ -39,9 +39,10 @@ def read_arrays(path: PathLike) -> dict[str, np.ndarray]:
             raise SamplesError(f"samples folder {path} holds no .npy files (expected one <input>.npy per input)")
         return {p.stem: read_npy(p) for p in files}
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise SamplesError(f"samples {path} must be an .npz file or a folder of .npy files")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array has no input names
+            raise SamplesError(f"samples {path} must be an .npz file or a folder of .npy files")
+        with loaded as archive:
             return {name: archive[name] for name in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise SamplesError(f"cannot read samples {path}: {_reason(err)}") from None

@@ -272,6 +272,14 @@ def test_run_bad_samples(capsys, tmp_path, arrays, fragments):
     assert not (tmp_path / "o.npz").exists()
 
 
+def test_run_samples_from_a_lone_npy_is_a_one_line_error(capsys, tmp_path):
+    """An .npy holds one unnamed array: --inputs wants named arrays (an .npz or a folder of <input>.npy)."""
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 16, 16), np.float32))
+    code, _, err = run_cli(capsys, "run", CNN, "--inputs", tmp_path / "x.npy")
+    assert code == 1
+    assert_one_line_error(err, "must be an .npz file or a folder of .npy files")
+
+
 def test_run_refuses_to_overwrite_samples(capsys, tmp_path):
     samples = tmp_path / "s.npz"
     samples.write_bytes(SAMPLES.read_bytes())
