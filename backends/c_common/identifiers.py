@@ -14,9 +14,10 @@ _Imaginary main memcpy memmove memset NULL
 """.split())
 
 _NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
-#: Characters a comment may show as they are: no '*' or '/' (no comment end, no nested //), no '?' (trigraphs),
-#: no backslash (line splices), no quotes, nothing outside printable ASCII.
-_COMMENT_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 _.,:;()[]{}<>=+-#@!&|^~$")
+#: Characters a comment may show as they are: no '?' (trigraphs), no backslash (line splices), no quotes, nothing
+#: outside printable ASCII; '*' and '/' only where they cannot pair into a comment delimiter.
+_COMMENT_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 _.,:;()[]{}<>=+-#@!&|^~$*/")
+_DELIMITER_CHARS = "*/"
 
 
 def c_identifier(name: str, fallback: str = "t") -> str:
@@ -30,14 +31,17 @@ def c_identifier(name: str, fallback: str = "t") -> str:
 
 def comment_text(text: str, limit: int = 96) -> str:
     """``text`` made safe inside a C block comment: every character outside a small printable ASCII set (and
-    ``%``) is written as ``%XX`` bytes of its UTF-8 form, so the comment cannot end, splice or hide code;
-    long text is cut at ``limit`` characters with ``...``."""
-    out = []
-    for char in text:
-        if char in _COMMENT_SAFE:
+    ``%``) is written as ``%XX`` bytes of its UTF-8 form, and so is a ``*`` or ``/`` right after another, so
+    the comment cannot end, nest, splice or hide code (``/c1/Conv`` stays readable); long text is cut at
+    ``limit`` characters with ``...``."""
+    out: list[str] = []
+    for index, char in enumerate(text):
+        # a '*' or '/' may pair with the one before it, or with the comment's own delimiters at either end
+        pairs = char in _DELIMITER_CHARS and (not out or out[-1][-1] in _DELIMITER_CHARS or index == len(text) - 1)
+        if char in _COMMENT_SAFE and not pairs:
             out.append(char)
         else:
-            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+            out.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
     safe = "".join(out)
     return safe if len(safe) <= limit else safe[: limit - 3] + "..."
 

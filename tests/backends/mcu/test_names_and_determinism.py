@@ -33,7 +33,8 @@ def test_comment_text_keeps_only_safe_ascii():
         for bad in ("*/", "/*", "//", "\\", "?", "\n", '"', "'"):
             assert bad not in text
     assert comment_text("ok name_1") == "ok name_1"
-    assert comment_text("*/") == "%2A%2F"
+    assert comment_text("/c1/Conv") == "%2Fc1/Conv" and comment_text("a*") == "a%2A"
+    assert "*/" not in comment_text("a*/b") and "/*" not in comment_text("a/*b") and "//" not in comment_text("a//b")
 
 
 def test_identifiers_are_c_identifiers_and_distinct():
