@@ -93,7 +93,7 @@ def build_hexagon(sources: Sequence[os.PathLike], output: os.PathLike, *, hvx: b
     tools = find_tools()
     if tools.clang is None:
         raise ToolchainError(tools.missing_for_hexagon() or "clang missing")
-    runtime = [RUNTIME_DIR / "qc_hexagon_start.S", RUNTIME_DIR / "qc_io_hexagon.c", RUNTIME_DIR / "qc_hexagon_builtins.c"]
+    runtime = [RUNTIME_DIR / name for name in ("qc_hexagon_start.S", "qc_io_hexagon.c", "qc_hexagon_builtins.c")]
     command = [tools.clang, *hexagon_flags(hvx), *_include_flags(include_dirs), *[f"-D{d}" for d in defines],
                *[os.fspath(s) for s in [*runtime, *sources]], "-o", os.fspath(output)]
     _run_compiler(command)
@@ -113,41 +113,46 @@ def build_host(sources: Sequence[os.PathLike], output: os.PathLike, *, include_d
     return Path(output)
 
 
-def execute(program: os.PathLike, stdin: bytes = b"", *, emulate: bool = True) -> tuple[int, bytes, bytes]:
-    """Run ``program`` (under qemu-hexagon when ``emulate``) with ``stdin``: its exit code, stdout and stderr."""
+def execute(program: os.PathLike, stdin: bytes = b"", *, emulate: bool = True,
+            cwd: Optional[os.PathLike] = None) -> tuple[int, bytes, bytes]:
+    """Run ``program`` (under qemu-hexagon when ``emulate``) in ``cwd`` with ``stdin``: its exit code, stdout and
+    stderr."""
     command = [os.fspath(program)]
     if emulate:
         qemu = find_tools().qemu
         if qemu is None:
             raise ToolchainError("qemu-hexagon is not installed (Debian package qemu-user)")
         command = [qemu, "-cpu", CPU, *command]
-    result = subprocess.run(command, input=stdin, capture_output=True, timeout=TIMEOUT)
+    result = subprocess.run(command, input=stdin, capture_output=True, timeout=TIMEOUT, cwd=cwd)
     return result.returncode, result.stdout, result.stderr
 
 
-def run_program(program: os.PathLike, stdin: bytes = b"", *, emulate: bool = True) -> bytes:
-    """The stdout of ``program`` run on ``stdin``, or an error naming the exit code when it fails."""
-    code, stdout, stderr = execute(program, stdin, emulate=emulate)
+def run_program(program: os.PathLike, stdin: bytes = b"", *, emulate: bool = True,
+                cwd: Optional[os.PathLike] = None) -> bytes:
+    """The stdout of ``program`` run in ``cwd`` on ``stdin``, or an error naming the exit code when it fails."""
+    code, stdout, stderr = execute(program, stdin, emulate=emulate, cwd=cwd)
     if code != 0:
         raise ToolchainError(f"{Path(program).name} exited with code {code}: "
                              f"{stderr.decode(errors='replace').strip()[:500]}")
     return stdout
 
 
-def count_packets(program: os.PathLike, stdin: bytes = b"") -> int:
-    """Packets ``program`` executes under ``qemu-hexagon -singlestep -d exec,nochain`` (one trace line each)."""
+def count_packets(program: os.PathLike, args: Sequence[str] = (), stdin: bytes = b"",
+                  cwd: Optional[os.PathLike] = None) -> int:
+    """Packets ``program`` executes under ``qemu-hexagon -singlestep -d exec,nochain`` (one trace line each),
+    run with ``args`` in ``cwd`` on ``stdin``."""
     qemu = find_tools().qemu
     if qemu is None:
         raise ToolchainError("qemu-hexagon is not installed (Debian package qemu-user)")
-    command = [qemu, "-cpu", CPU, "-singlestep", "-d", "exec,nochain", os.fspath(program)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [qemu, "-cpu", CPU, "-singlestep", "-d", "exec,nochain", os.fspath(program), *args]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=cwd)
     assert process.stdin is not None and process.stderr is not None
     feeder = threading.Thread(target=_feed, args=(process.stdin, stdin), daemon=True)
     feeder.start()
     count = 0
-    for line in process.stderr:
-        if line.startswith(b"Trace "):
-            count += 1
+    for block in iter(lambda: process.stderr.read(1 << 20), b""):
+        count += block.count(b"Trace ")
     if process.wait(timeout=TIMEOUT) != 0:
         raise ToolchainError(f"{Path(program).name} failed under the packet counter (code {process.returncode})")
     feeder.join()

@@ -17,7 +17,7 @@
 typedef struct {
     int out_c;                          /* output channels */
     int groups;                         /* taps / 4, rounded up */
-    const int8_t *filter;               /* [tiles][groups][32][4]: lane j of vector (t, g) = taps 4g.. of channel 32t+j */
+    const int8_t *filter;               /* [tiles][groups][32][4]: vector (t, g), lane j = taps 4g.. of channel 32t+j */
     const int32_t *start;               /* [tiles * 32]: bias + input_offset * sum(taps) per channel */
     const qc_hvx_requant_t *requant;    /* [tiles], for qc_hvx_gemm_row */
     int32_t output_offset, act_min, act_max;

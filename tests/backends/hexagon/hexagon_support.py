@@ -9,7 +9,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from qcompiler.backends.hexagon.toolchain import KERNEL_DIRS, build_hexagon, build_host, run_program
+import pytest
+
+from qcompiler.backends.hexagon.toolchain import KERNEL_DIRS, Tools, build_hexagon, build_host, find_tools, run_program
 from qcompiler.interpreter import run
 from qcompiler.ir import Graph, Op, Value
 from qcompiler.ops.registry import get_op_def
@@ -18,6 +20,16 @@ from qcompiler.types import QuantParams, TensorType
 
 #: The C test drivers (one per kernel, plus the runtime's hello program).
 DRIVERS = Path(__file__).parent / "drivers"
+
+
+@pytest.fixture(scope="session")
+def tools() -> Tools:
+    """The toolchain, skipping the test with the reason when clang-hexagon or qemu-hexagon is missing."""
+    found = find_tools()
+    reason = found.missing_for_hexagon()
+    if reason is not None:
+        pytest.skip(reason)
+    return found
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hexagon_support import (array, check_outputs, driver_builds, i32, interpret, output_buffer, random_int8,
-                             random_params, single_op_graph)
+                             random_params, single_op_graph, tools)  # noqa: F401 (tools: fixture)
 from qcompiler.backends.hexagon.lower import hvx_step
 from qcompiler.backends.mcu.lower import RULES
 from qcompiler.backends.hexagon.toolchain import Tools

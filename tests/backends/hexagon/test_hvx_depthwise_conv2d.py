@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hexagon_support import (array, check_outputs, driver_builds, i32, interpret, output_buffer, random_int8,
-                             random_params, single_op_graph)
+                             random_params, single_op_graph, tools)  # noqa: F401 (tools: fixture)
 from qcompiler.backends.hexagon.lower import hvx_step
 from qcompiler.backends.hexagon.toolchain import Tools
 from qcompiler.backends.mcu.lower import RULES
@@ -55,7 +55,8 @@ def dw_stream(op, x: np.ndarray) -> bytes:
     count = p["batches"] * p["out_h"] * p["out_w"] * p["in_c"]
     return (i32(*[p[f] for f in fields]) + array(step.arrays["filter"], "i1") + array(step.arrays.get("bias"), "<i4")
             + array(step.arrays.get("filter_sums"), "<i4") + array(step.arrays["multiplier"], "<i4")
-            + array(step.arrays["shift"], "<i4") + array(hvx.arrays["widened_filter"], "<i2") + array(hvx.arrays["lane_bias"], "<i4")
+            + array(step.arrays["shift"], "<i4") + array(hvx.arrays["widened_filter"], "<i2")
+            + array(hvx.arrays["lane_bias"], "<i4")
             + array(hvx.arrays["lane_requant"], "<i4") + array(x, "i1") + output_buffer(count))
 
 

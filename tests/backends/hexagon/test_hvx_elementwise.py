@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hexagon_support import (array, blob, check_outputs, driver_builds, i32, interpret, output_buffer,
-                             random_int8, random_params, single_op_graph)
+from hexagon_support import (array, blob, check_outputs, driver_builds, i32, interpret, output_buffer, random_int8,
+                             random_params, single_op_graph, tools)  # noqa: F401 (tools: fixture)
 from qcompiler.backends.hexagon.lower import hvx_step
 from qcompiler.backends.hexagon.toolchain import Tools
 from qcompiler.backends.mcu.lower import RULES

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hexagon_support import (array, check_outputs, driver_builds, i32, interpret, output_buffer, random_int8,
-                             random_params, single_op_graph)
+                             random_params, single_op_graph, tools)  # noqa: F401 (tools: fixture)
 from qcompiler.backends.hexagon.lower import hvx_step
 from qcompiler.backends.hexagon.toolchain import Tools
 from qcompiler.backends.mcu.lower import RULES
@@ -52,7 +52,8 @@ def fc_stream(op, x: np.ndarray) -> bytes:
     fields = ("rows", "in_features", "out_features", "input_offset", "filter_offset", "output_offset", "act_min",
               "act_max", "per_channel")
     return (i32(*[p[f] for f in fields]) + array(step.arrays["filter"], "i1") + array(step.arrays.get("bias"), "<i4")
-            + array(step.arrays["multiplier"], "<i4") + array(step.arrays["shift"], "<i4") + i32(hvx.params["gemm"]["groups"])
+            + array(step.arrays["multiplier"], "<i4") + array(step.arrays["shift"], "<i4")
+            + i32(hvx.params["gemm"]["groups"])
             + array(hvx.arrays["packed_filter"], "i1") + array(hvx.arrays["start"], "<i4")
             + array(x, "i1") + output_buffer(p["rows"] * p["out_features"]))
 

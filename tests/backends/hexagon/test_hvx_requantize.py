@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hexagon_support import blob, driver_builds, i32
+from hexagon_support import blob, driver_builds, i32, tools  # noqa: F401 (tools: fixture)
 from qcompiler.backends.hexagon.packing import requant_lanes
 from qcompiler.backends.hexagon.toolchain import Tools
 from qcompiler.quant_math import multiply_by_quantized_multiplier, quantize_multiplier

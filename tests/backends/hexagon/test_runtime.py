@@ -8,7 +8,7 @@ import numpy as np
 from qcompiler.backends.hexagon.toolchain import (Tools, build_hexagon, build_host, count_packets, execute,
                                                  run_program)
 
-from hexagon_support import DRIVERS
+from hexagon_support import DRIVERS, tools  # noqa: F401 (tools: fixture)
 
 
 def test_hello_runs_under_qemu(tools: Tools, tmp_path) -> None:
