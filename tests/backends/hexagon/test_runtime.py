@@ -38,7 +38,7 @@ def test_host_build_matches(tools: Tools, tmp_path) -> None:
 
 def test_packet_count_grows_with_work(tools: Tools, tmp_path) -> None:
     elf = build_hexagon([DRIVERS / "hello.c"], tmp_path / "hello.elf")
-    packets = count_packets(elf, bytes([0, 0, 0, 0]))
+    packets = count_packets(elf, stdin=bytes([0, 0, 0, 0]))
     assert 10 < packets < 2000
 
 
