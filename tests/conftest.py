@@ -8,11 +8,18 @@ shipped with the onnx package; the ids are the file stems.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import numpy as np
-import onnx
-import pytest
+# One BLAS thread, set before numpy loads: on a 2-core CI machine (worse on a busy one) OpenBLAS's worker
+# threads make the interpreter's many small matrix products 10-80x slower than one thread does, and a single
+# thread keeps float results reproducible. Subprocesses (the CLI in lit tests) inherit it.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import pytest  # noqa: E402
 
 #: The shared example models and digits data (override with QCOMPILER_SHARED_MODELS).
 SHARED_MODELS_DIR = Path(os.environ.get("QCOMPILER_SHARED_MODELS", "/work/shared/models"))
