@@ -25,9 +25,18 @@ from tflite_checks import digits_inputs, operator_codes, read_model
 Op = schema.BuiltinOperator
 MODELS = ("digits_cnn", "digits_mlp", "digits_mobilenet", "digits_transformer")
 #: The models without transposes of their own (attention transposes; CNNs and MLPs must have none) and whose
-#: every op has an int16x8 kernel (TFLite has no int16 GELU: the transformer keeps float islands in int16x8).
+#: every op has an int16x8 kernel.
 NO_TRANSPOSE = ("digits_cnn", "digits_mlp", "digits_mobilenet")
-CALIBRATION_COUNT = 50
+#: Calibration images: all of x_calib (MinMax), as the quantization issue calibrates.
+CALIBRATION_COUNT = 200
+#: Test digits of the fast agreement test (the slow one runs all 597).
+FAST_IMAGES = 50
+#: (model, mode) whose graph is not integer end to end: the int16x8 transformer's GELU stays float. LiteRT's
+#: float GELU uses Eigen's vectorized float erf, which is one ulp off the correctly rounded value on many
+#: elements (our interpreter rounds the exact value); requantized, that moves single steps downstream.
+FLOAT_ISLANDS = {("digits_transformer", "int16x8")}
+#: The largest output difference (in output steps) seen there on the 597 test digits.
+ISLAND_STEPS = 2
 
 
 @lru_cache(maxsize=None)
@@ -59,31 +68,69 @@ def output_scale(graph: Graph) -> float:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_int8_models_are_bit_exact_with_float_io_edges_only(model, digits):
-    graph = quantized(model, "int8")
-    data = export_tflite(graph)
+def test_int8_models_have_float_io_at_the_edges_only(model, digits):
+    data = export_tflite(quantized(model, "int8"))
     codes = operator_codes(data)
     assert codes[0] == Op.QUANTIZE and codes[-1] == Op.DEQUANTIZE
     assert float_conversions(data) == [0, len(codes) - 1]
     assert model not in NO_TRANSPOSE or Op.TRANSPOSE not in codes
-    for feed in feeds(model, digits):
-        expected = interpreter.run(graph, feed)["logits"]
-        np.testing.assert_array_equal(run_tflite(data, feed)["logits"], expected)
+
+
+@pytest.mark.parametrize("model", NO_TRANSPOSE)
+def test_int16x8_models_are_int16_end_to_end(model):
+    data = export_tflite(quantized(model, "int16x8"))
+    assert float_conversions(data) == [0, len(operator_codes(data)) - 1]
+    subgraph = read_model(data).subgraphs[0]
+    assert subgraph.tensors[operator_inputs(data, Op.DEQUANTIZE)[-1]].type == schema.TensorType.INT16
+
+
+def test_int16x8_transformer_keeps_float_gelu_islands_only():
+    # TFLite has no int16 GELU: it computes in float between DEQUANTIZE and QUANTIZE (what the converter does
+    # when float fallback is allowed); the layer norms are decomposed into int16 kernels.
+    data = export_tflite(quantized("digits_transformer", "int16x8"))
+    codes = operator_codes(data)
+    islands = [codes[i + 1] for i in float_conversions(data)[1:-1] if codes[i] == Op.DEQUANTIZE]
+    assert islands == [Op.GELU, Op.GELU]
+
+
+def litert_agreement(model: str, mode: str, digits, count: int) -> tuple[int, int, float, float]:
+    """Run ``count`` test digits through our interpreter and LiteRT's reference kernels: the number of outputs
+    equal bit for bit, the largest difference in output steps, and both top-1 accuracies."""
+    graph = quantized(model, mode)
+    data = export_tflite(graph)
+    scale = output_scale(graph)
+    equal, steps, ours_correct, litert_correct = 0, 0, 0, 0
+    for feed, label in zip(feeds(model, digits, count), digits["y_test"][:count]):
+        ours = interpreter.run(graph, feed)["logits"]
+        got = run_tflite(data, feed)["logits"]
+        equal += int(np.array_equal(got, ours))
+        steps = max(steps, int(np.max(np.abs(np.rint((got.astype(np.float64) - ours) / scale)))))
+        ours_correct += int(np.argmax(ours) == label)
+        litert_correct += int(np.argmax(got) == label)
+    return equal, steps, ours_correct / count, litert_correct / count
+
+
+def assert_agreement(model: str, mode: str, digits, count: int) -> None:
+    """Bit for bit where the graph is integer end to end; within ISLAND_STEPS where float GELU islands are."""
+    equal, steps, ours, litert = litert_agreement(model, mode, digits, count)
+    if (model, mode) in FLOAT_ISLANDS:
+        assert steps <= ISLAND_STEPS
+    else:
+        assert (equal, steps) == (count, 0)
+        assert litert == ours
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_int16x8_models_match_within_steps(model, digits):
-    # int16x8 agrees with LiteRT's reference kernels on most digits (all of them for the CNNs); the rest differ
-    # by single requantization steps inside the q kernels, not in the export: outputs stay within two steps.
-    graph = quantized(model, "int16x8")
-    data = export_tflite(graph)
-    assert model not in NO_TRANSPOSE or float_conversions(data) == [0, len(operator_codes(data)) - 1]
-    subgraph = read_model(data).subgraphs[0]
-    assert subgraph.tensors[operator_inputs(data, Op.DEQUANTIZE)[-1]].type == schema.TensorType.INT16
-    for feed in feeds(model, digits):
-        expected = interpreter.run(graph, feed)["logits"]
-        got = run_tflite(data, feed)["logits"]
-        np.testing.assert_allclose(got, expected, rtol=0, atol=2.01 * output_scale(graph))
+@pytest.mark.parametrize("mode", ["int8", "int16x8"])
+def test_integer_models_equal_litert_reference_kernels(model, mode, digits):
+    assert_agreement(model, mode, digits, FAST_IMAGES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("mode", ["int8", "int16x8"])
+def test_integer_models_equal_litert_on_every_test_digit(model, mode, digits):
+    assert_agreement(model, mode, digits, len(digits["y_test"]))
 
 
 def float_conversions(data: bytes) -> list[int]:

@@ -105,6 +105,31 @@ def test_quantization_parameters_per_tensor_and_per_axis():
     assert [list(t.quantization.scale) + list(t.quantization.zeroPoint) for t in quantized] == [[0.5, -3]]
 
 
+def test_equal_quantization_parameters_are_written_once():
+    # Per-channel zero points are int64 zeros: weights of equal width (and a weight and its bias) share one
+    # vector, and tensors with equal parameters one table, which keeps int8 files near a quarter of float32.
+    graph = Graph()
+    params = QuantParams.per_tensor("i8", 0.5, -3)
+    x = graph.add_input("x", TensorType((1, 4), "i8", params))
+    flat = graph.create("core.reshape", [x], {"shape": [4]}).result
+    back = graph.create("core.reshape", [flat], {"shape": [1, 4]}).result
+    weights = [graph.create("const", [], {"value": np.full((3, 4), i + 1, dtype=np.int8)},
+                            [TensorType((3, 4), "i8", QuantParams.per_axis("i8", scales, [0, 0, 0], 0))]).result
+               for i, scales in enumerate(([0.25, 0.125, 0.5], [0.5, 0.25, 0.125]))]
+    graph.set_outputs([back] + weights, ["y", "w1", "w2"])
+    subgraph = schema.Model.GetRootAs(export_tflite(graph), 0).Subgraphs(0)
+    quantizations = [q for q in (subgraph.Tensors(i).Quantization() for i in range(subgraph.TensorsLength()))
+                     if q is not None and q.ScaleLength()]
+    activations = [q for q in quantizations if q.ScaleLength() == 1]
+    channels = [q for q in quantizations if q.ScaleLength() == 3]
+    assert len(activations) == 3 and len(channels) == 2
+    # the generated reader keeps a table's position in _tab.Pos; field 10 is zero_point (vtable slot 3)
+    assert len({q._tab.Pos for q in activations}) == 1
+    assert len({q._tab.Vector(q._tab.Offset(10)) for q in channels}) == 1
+    assert len({q._tab.Pos for q in channels}) == 2
+    assert [q.ZeroPoint(0) for q in activations] == [-3] * 3 and [q.Scale(1) for q in channels] == [0.125, 0.25]
+
+
 def _has_q_dialect() -> bool:
     from qcompiler.ops.registry import lookup_op_def
 
