@@ -3,6 +3,7 @@ whole pipeline (prepare, calibrate, propagate-ranges, insert-qdq, lower-quantize
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Optional, Sequence, Union
 
@@ -16,6 +17,8 @@ from qcompiler.types import Dim
 MODES: tuple[str, ...] = ("int8", "int16x8", "dynamic", "float16", "weight-only")
 #: Modes that quantize activations and so need calibration data.
 FULL_INTEGER_MODES = ("int8", "int16x8")
+#: Layouts of a prepared graph's 4-D inputs and outputs: the ONNX one (nchw) or the kernels' own (nhwc).
+IO_LAYOUTS = ("nchw", "nhwc")
 
 ModelSource = Union[Graph, str, os.PathLike]
 
@@ -80,10 +83,17 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
     return graph
 
 
-def prepare(graph: Graph, verify: bool = True) -> Graph:
+def prepare(graph: Graph, verify: bool = True, io_layout: str = "nchw") -> Graph:
     """Bring ``graph`` (in place) to the form quantization works on: QDQ nodes imported, cleaned up, core ops
-    in NHWC with fused activations (the ``quantize-prepare`` pipeline; a no-op on a prepared graph)."""
-    run_passes(graph, parse_pipeline("quantize-prepare"), verify)
+    in NHWC with fused activations (the ``quantize-prepare`` pipeline; a no-op on a prepared graph).
+    ``io_layout="nhwc"`` also turns 4-D inputs and outputs to NHWC (to-nhwc's io-layout), so that no
+    transpose remains at the edges; ``"nchw"`` keeps the ONNX interface."""
+    if io_layout not in IO_LAYOUTS:
+        raise QCompilerError(f"io_layout must be one of {', '.join(IO_LAYOUTS)}, got '{io_layout}'")
+    passes = parse_pipeline("quantize-prepare")
+    if io_layout != "nchw":
+        passes = [dataclasses.replace(p, io_layout=io_layout) if p.name == "to-nhwc" else p for p in passes]
+    run_passes(graph, passes, verify)
     return graph
 
 

@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     parser.add_argument("--io-type", choices=("float", "int8"), default="float",
                         help="the model's input/output type: float keeps QUANTIZE/DEQUANTIZE at the edges of a "
                              "quantized model, int8 makes its inputs and outputs int8 (default: float)")
+    parser.add_argument("--input-layout", choices=("nchw", "nhwc"), default="nchw",
+                        help="layout of the model's 4-D inputs and outputs: nchw keeps the ONNX interface (a "
+                             "TRANSPOSE may remain at an edge), nhwc makes them NHWC so that a CNN has no TRANSPOSE "
+                             "at all; calibration samples then come in NHWC too (default: nchw)")
     parser.add_argument("-o", "--output", metavar="FILE", required=True,
                         help="the file to write (.tflite), or the folder of the C library for --target mcu|hexagon")
     parser.set_defaults(func=run)
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--calibration applies to --quantize int8 or int16x8, not {args.quantize}")
     if args.io_type == "int8" and args.quantize not in ("none", "int8"):
         raise UsageError(f"--io-type int8 needs an int8 model, not --quantize {args.quantize}")
-    graph = prepare(load_model_from_args(args))
+    graph = prepare(load_model_from_args(args), io_layout=args.input_layout)
     if args.quantize != "none":
         require_quantization_passes(args.quantize)
         graph = quantize(graph, args.quantize, args.calibration)

@@ -132,3 +132,47 @@ def test_an_op_the_backend_cannot_lower_is_named(tmp_path, capsys):
 
 
 
+
+
+def multichannel_cnn(path) -> None:
+    """A 3-channel NCHW CNN with a 4-D output (conv, relu, conv), saved as ONNX at ``path``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
+               for name, shape in (("w1", (4, 3, 3, 3)), ("w2", (5, 4, 1, 1)))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["h"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["y"])]
+    graph = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 8, 8])], weights)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_input_layout_nhwc_leaves_no_transpose(tmp_path, capsys):
+    model = tmp_path / "cnn3.onnx"
+    multichannel_cnn(model)
+    files = {}
+    for layout in ("nchw", "nhwc"):
+        files[layout] = tmp_path / f"{layout}.tflite"
+        code, _, err = run_cli(capsys, "compile", model, "--input-layout", layout, "-o", files[layout])
+        assert (code, err) == (0, ""), err
+    nchw, nhwc = files["nchw"].read_bytes(), files["nhwc"].read_bytes()
+    assert operator_codes(nchw) == [Op.TRANSPOSE, Op.CONV_2D, Op.CONV_2D, Op.TRANSPOSE]
+    assert operator_codes(nhwc) == [Op.CONV_2D, Op.CONV_2D]
+    subgraph = read_model(nhwc).subgraphs[0]
+    assert list(subgraph.tensors[subgraph.inputs[0]].shape) == [1, 8, 8, 3]
+    x = np.random.default_rng(1).random((1, 3, 8, 8), dtype=np.float32)
+    expected = run_tflite(nchw, {"x": x})["y"]
+    got = run_tflite(nhwc, {"x": x.transpose(0, 2, 3, 1)})["y"]
+    np.testing.assert_allclose(got, expected.transpose(0, 2, 3, 1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("extra", [(), ("--quantize", "int8", "--calibration", SAMPLES),
+                                   ("--quantize", "int16x8", "--calibration", SAMPLES), ("--quantize", "dynamic")])
+def test_compiling_twice_gives_identical_bytes(tmp_path, capsys, extra):
+    outputs = [tmp_path / "first.tflite", tmp_path / "second.tflite"]
+    for out in outputs:
+        code, _, err = run_cli(capsys, "compile", CNN, *extra, "-o", out)
+        assert (code, err) == (0, ""), err
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
