@@ -19,14 +19,10 @@ from qcompiler.passes.calibrate import calibrate
 from qcompiler.passes.data_free_ranges import clipped_normal_moments, data_free_ranges
 from qcompiler.passes.propagate_ranges import DataFreeRangesWarning, propagate_ranges
 from qcompiler.text import parse_graph, print_graph
-from qcompiler.types import TensorType
 from qcompiler.value_ranges import get_range, set_range
 
 from calibration_support import prepared_graph, range_tensors, ranges_by_position, upsampled
-
-
-def f32(*shape: int) -> TensorType:
-    return TensorType(tuple(shape), "f32")
+from cleanup_support import f32
 
 
 def ranged(graph: Graph, value, low: float, high: float):
