@@ -4,6 +4,7 @@ layouts where the op has one, plus the verifier's checks of core attributes and 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import onnx
@@ -72,6 +73,19 @@ def nhwc(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
+def run_image_op(kind: str, layout: str, x: np.ndarray, attrs: dict, weight: Optional[np.ndarray] = None,
+                 nhwc_weight_perm: tuple[int, ...] = (), bias: Optional[np.ndarray] = None) -> np.ndarray:
+    """Run a 2-D image op in ``layout`` on the NCHW array ``x`` (with a constant weight, permuted by
+    ``nhwc_weight_perm`` for NHWC, and bias) and return its result in NCHW, to compare with ONNX's."""
+    attrs = dict(attrs, layout=layout)
+    if layout == "NHWC":
+        x = nhwc(x)
+        weight = None if weight is None else weight.transpose(nhwc_weight_perm)
+    inputs = [x] if weight is None else [x, weight, bias]
+    got = run_core(kind, inputs, attrs, const=(1, 2))[0]
+    return np.ascontiguousarray(got.transpose(0, 3, 1, 2)) if layout == "NHWC" else got
+
+
 CONV_CASES = [
     # (in_channels, out_channels, kernel, strides, dilations, padding [t, l, b, r], groups, bias)
     (3, 8, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1, True),
@@ -90,13 +104,8 @@ def test_conv2d(case, layout):
     b = rand(cout) if with_bias else None
     expected = onnx_reference("Conv", [x, w, b], strides=list(strides), dilations=list(dilations),
                               pads=list(padding), group=groups)[0]
-    attrs = dict(strides=list(strides), dilations=list(dilations), padding=list(padding), groups=groups,
-                 layout=layout)
-    if layout == "NHWC":
-        got = run_core("core.conv2d", [nhwc(x), w.transpose(0, 2, 3, 1), b], attrs, const=(1, 2))[0]
-        expected = nhwc(expected)
-    else:
-        got = run_core("core.conv2d", [x, w, b], attrs, const=(1, 2))[0]
+    attrs = dict(strides=list(strides), dilations=list(dilations), padding=list(padding), groups=groups)
+    got = run_image_op("core.conv2d", layout, x, attrs, w, (0, 2, 3, 1), b)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -107,14 +116,9 @@ def test_depthwise_conv2d(layout, multiplier, strides, padding):
     cin = 4
     x, w, b = rand(1, cin, 10, 10), rand(cin * multiplier, 1, 3, 3), rand(cin * multiplier)
     expected = onnx_reference("Conv", [x, w, b], strides=list(strides), pads=list(padding), group=cin)[0]
-    attrs = dict(strides=list(strides), padding=list(padding), depth_multiplier=multiplier, layout=layout,
-                 activation="relu6")
+    attrs = dict(strides=list(strides), padding=list(padding), depth_multiplier=multiplier, activation="relu6")
     expected = np.clip(expected, 0, 6)
-    if layout == "NHWC":
-        got = run_core("core.depthwise_conv2d", [nhwc(x), w.transpose(1, 2, 3, 0), b], attrs, const=(1, 2))[0]
-        expected = nhwc(expected)
-    else:
-        got = run_core("core.depthwise_conv2d", [x, w, b], attrs, const=(1, 2))[0]
+    got = run_image_op("core.depthwise_conv2d", layout, x, attrs, w, (1, 2, 3, 0), b)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
@@ -128,12 +132,8 @@ def test_pooling(layout, kind, onnx_type, kernel, strides, padding):
     # onnx.reference's MaxPool fails on asymmetric padding, so onnxruntime is the oracle here
     expected = onnx_reference(onnx_type, [x], runtime="onnxruntime", kernel_shape=list(kernel),
                               strides=list(strides), pads=list(padding), **extra)[0]
-    attrs = dict(kernel=list(kernel), strides=list(strides), padding=list(padding), layout=layout)
-    if layout == "NHWC":
-        got, expected = run_core(kind, [nhwc(x)], attrs)[0], nhwc(expected)
-    else:
-        got = run_core(kind, [x], attrs)[0]
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    attrs = dict(kernel=list(kernel), strides=list(strides), padding=list(padding))
+    np.testing.assert_allclose(run_image_op(kind, layout, x, attrs), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
@@ -141,9 +141,9 @@ def test_local_response_norm(layout):
     x = rand(1, 7, 4, 5)
     # onnx.reference's LRN loops over the batch instead of the channels, so onnxruntime is the oracle
     expected = onnx_reference("LRN", [x], runtime="onnxruntime", size=5, alpha=1e-2, beta=0.75, bias=2.0)[0]
-    attrs = dict(radius=2, alpha=1e-2 / 5, beta=0.75, bias=2.0, layout=layout)
-    got = run_core("core.local_response_norm", [nhwc(x) if layout == "NHWC" else x], attrs)[0]
-    np.testing.assert_allclose(got, nhwc(expected) if layout == "NHWC" else expected, rtol=1e-5, atol=1e-6)
+    attrs = dict(radius=2, alpha=1e-2 / 5, beta=0.75, bias=2.0)
+    got = run_image_op("core.local_response_norm", layout, x, attrs)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("activation,bounds", [("none", None), ("relu", (0, None)), ("relu6", (0, 6)),
