@@ -24,7 +24,7 @@ import numpy as np
 
 from qcompiler import quant_math
 from qcompiler.errors import QCompilerError
-from qcompiler.ir import Graph, Op, Value
+from qcompiler.ir import Graph, Op
 from qcompiler.pass_manager import Pass, register_pass
 from qcompiler.rewrite import RewritePattern, Rewriter, apply_patterns
 from qcompiler.types import STORAGE_RANGES, QuantParams, element_from_dtype

@@ -21,8 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Optional, Sequence
 
-import numpy as np
-
 from qcompiler.errors import QCompilerError
 from qcompiler.ir import CONST, Graph, Op, Value
 from qcompiler.pass_manager import Pass, register_pass

@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from qcompiler.cli import main
-from qcompiler.text import load_graph, print_graph
+from qcompiler.text import load_graph
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "qcompiler" / "data"

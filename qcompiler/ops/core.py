@@ -9,4 +9,3 @@ every core op; the definitions live in the ``core_*`` modules by family:
 """
 
 from qcompiler.ops import core_elementwise, core_image, core_nn, core_shape  # noqa: F401  (registers the ops)
-from qcompiler.ops.core_common import ACTIVATION_BOUNDS, LAYOUTS  # noqa: F401

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qcompiler.ops.core_common import (
-    CoreOp, axis_attr, fail, float_attr, int_attr, ints_attr, moved, operand_type)
+    CoreOp, axis_attr, fail, float_attr, ints_attr, moved, operand_type)
 from qcompiler.ops.registry import op as register_op
 from qcompiler.types import TensorType
 
