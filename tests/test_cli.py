@@ -289,7 +289,7 @@ def test_run_refuses_to_overwrite_samples(capsys, tmp_path):
     assert samples.read_bytes() == SAMPLES.read_bytes()
 
 
-# -- passes and demo ----------------------------------------------------------------------------------
+# -- passes ----------------------------------------------------------------------------------------
 
 def test_passes_lists_docs_and_options(capsys):
     code, out, _ = run_cli(capsys, "passes")
@@ -318,16 +318,6 @@ def test_passes_lists_named_pipelines(tmp_path):
     assert "tidy-up  (pipeline)\n    Merge duplicates, then drop dead ops.\n    runs: cse,dce\n" in listing
     one = run_script("passes", "tidy-up", "--load-pass-plugin", plugin, cwd=tmp_path)
     assert one.returncode == 0 and one.stdout.startswith("tidy-up  (pipeline)\n")
-
-
-def test_demo(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "demo", "-o", tmp_path / "demo")
-    assert code == 0
-    accuracies = [float(a) for a in re.findall(r"top-1 ([0-9.]+)", out)]
-    assert len(accuracies) == 2 and min(accuracies) >= 0.9
-    assert re.search(r"max \|diff\| vs imported (\S+)", out)
-    assert float(re.search(r"max \|diff\| vs imported (\S+)", out).group(1)) < 1e-3
-    assert (tmp_path / "demo" / "imported.qir").is_file() and (tmp_path / "demo" / "cleaned.qir").is_file()
 
 
 # -- bad input: one line, exit 1 ----------------------------------------------------------------------
