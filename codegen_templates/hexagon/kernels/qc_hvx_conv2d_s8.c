@@ -30,27 +30,78 @@ static void qc_hvx_gather_patch(const qc_conv2d_params_t *s, const int8_t *image
     }
 }
 
+/* acc plus the vrmpy of ``count`` filter vectors with the splat words of ``words`` (the zero point's when NULL). */
+static inline HVX_Vector qc_hvx_conv_run(HVX_Vector acc, const int32_t *words, const HVX_Vector *filter, int count,
+                                         HVX_Vector padding)
+{
+    int k;
+    if (words == 0) {
+        for (k = 0; k < count; ++k) {
+            acc = Q6_Vw_vrmpyacc_VwVbVb(acc, padding, filter[k]);
+        }
+    } else {
+        for (k = 0; k < count; ++k) {
+            acc = Q6_Vw_vrmpyacc_VwVbVb(acc, Q6_V_vsplat_R(words[k]), filter[k]);
+        }
+    }
+    return acc;
+}
+
+/* The accumulators of tile ``tile`` at output pixel (oy, ox), reading the taps in place (in_c % 4 == 0 and a
+ * word-aligned input): four channels of a tap per vrmpy, a whole filter row at once where it lies inside the
+ * image, padded taps as four zero points. */
+static HVX_Vector qc_hvx_conv_taps(const qc_hvx_conv2d_params_t *p, const int8_t *image, int oy, int ox, int tile,
+                                   HVX_Vector padding)
+{
+    const qc_conv2d_params_t *s = &p->shape;
+    const int per_tap = s->in_c / 4;
+    const int per_row = s->k_w * per_tap;
+    const int y0 = oy * s->stride_h - s->pad_top;
+    const int x0 = ox * s->stride_w - s->pad_left;
+    const int row_inside = s->dilation_w == 1 && x0 >= 0 && x0 + s->k_w <= s->in_w;
+    const HVX_Vector *filter = (const HVX_Vector *)p->gemm.filter + (long)tile * p->gemm.groups;
+    HVX_Vector acc = ((const HVX_Vector *)p->gemm.start)[tile];
+    int ky, kx;
+    for (ky = 0; ky < s->k_h; ++ky, filter += per_row) {
+        const int y = y0 + ky * s->dilation_h;
+        const int8_t *row = image + (long)y * s->in_w * s->in_c;
+        if (y < 0 || y >= s->in_h) {
+            acc = qc_hvx_conv_run(acc, 0, filter, per_row, padding);
+        } else if (row_inside) {
+            acc = qc_hvx_conv_run(acc, (const int32_t *)(row + (long)x0 * s->in_c), filter, per_row, padding);
+        } else {
+            for (kx = 0; kx < s->k_w; ++kx) {
+                const int x = x0 + kx * s->dilation_w;
+                const int32_t *words = x < 0 || x >= s->in_w ? 0 : (const int32_t *)(row + (long)x * s->in_c);
+                acc = qc_hvx_conv_run(acc, words, filter + kx * per_tap, per_tap, padding);
+            }
+        }
+    }
+    return acc;
+}
+
 void qc_hvx_conv2d_s8(const qc_hvx_conv2d_params_t *p, const int8_t *input, int8_t *output)
 {
     const qc_conv2d_params_t *s = &p->shape;
-    const int pointwise = s->k_h == 1 && s->k_w == 1 && s->pad_top == 0 && s->pad_left == 0 && s->in_c % 4 == 0
-                          && ((uintptr_t)input & 3) == 0;
+    const int in_place = s->in_c % 4 == 0 && ((uintptr_t)input & 3) == 0;
+    const HVX_Vector padding = Q6_Vb_vsplat_R(-s->input_offset);
     int8_t patch[QC_HVX_ROW_BYTES] __attribute__((aligned(QC_VECTOR_BYTES)));
-    int b, oy, ox;
-    qc_hvx_fill_bytes(patch, 0, p->gemm.groups * 4);
+    int b, oy, ox, tile;
+    if (!in_place) {
+        qc_hvx_fill_bytes(patch, 0, p->gemm.groups * 4);
+    }
     for (b = 0; b < s->batches; ++b) {
         const int8_t *image = input + (long)b * s->in_h * s->in_w * s->in_c;
         for (oy = 0; oy < s->out_h; ++oy) {
             for (ox = 0; ox < s->out_w; ++ox) {
-                const int32_t *words;
-                if (pointwise) {
-                    words = (const int32_t *)(image + ((long)oy * s->stride_h * s->in_w + (long)ox * s->stride_w)
-                                                          * s->in_c);
+                if (in_place) {
+                    for (tile = 0; tile * QC_VECTOR_WORDS < s->out_c; ++tile) {
+                        qc_hvx_gemm_store(&p->gemm, qc_hvx_conv_taps(p, image, oy, ox, tile, padding), tile, output);
+                    }
                 } else {
                     qc_hvx_gather_patch(s, image, oy, ox, patch);
-                    words = (const int32_t *)patch;
+                    qc_hvx_gemm_row(&p->gemm, (const int32_t *)patch, output);
                 }
-                qc_hvx_gemm_row(&p->gemm, words, output);
                 output += s->out_c;
             }
         }

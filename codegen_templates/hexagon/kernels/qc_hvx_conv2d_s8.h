@@ -1,6 +1,7 @@
 /* int8 2-D convolution with HVX (NHWC input, any kernel size, stride, dilation and padding, groups = 1):
- * each output pixel's patch is gathered (the input zero point in padded taps) and fed to the vrmpy core.
- * Bit-exact with TFLite's reference CONV_2D; 1x1 convolutions read their pixels in place. */
+ * each output pixel's taps feed the vrmpy core four channels at a time, read in place when the channels
+ * come in fours (else gathered into a patch), padded taps as the input zero point. Bit-exact with TFLite's
+ * reference CONV_2D. */
 #ifndef QC_HVX_CONV2D_S8_H
 #define QC_HVX_CONV2D_S8_H
 

@@ -28,6 +28,10 @@ typedef struct {
  * taps, four per word, padded to ``groups`` words (any values in the padding: the filter is zero there). */
 HVX_Vector qc_hvx_gemm_accumulate(const qc_hvx_gemm_t *g, const int32_t *words, int tile);
 
+/* Requantizes (g->requant), offsets, clamps and stores the accumulators of tile ``tile`` of one row whose
+ * outputs start at ``output``. */
+void qc_hvx_gemm_store(const qc_hvx_gemm_t *g, HVX_Vector acc, int tile, int8_t *output);
+
 /* Outputs of one row, requantized per lane (g->requant): writes out_c bytes at ``output``. */
 void qc_hvx_gemm_row(const qc_hvx_gemm_t *g, const int32_t *words, int8_t *output);
 
