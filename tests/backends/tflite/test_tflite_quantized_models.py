@@ -133,6 +133,27 @@ def test_integer_models_equal_litert_on_every_test_digit(model, mode, digits):
     assert_agreement(model, mode, digits, len(digits["y_test"]))
 
 
+#: Float modes: LiteRT's reference kernels against our interpreter on the same graph, and against the float
+#: model, as fractions of the largest |logit| (hybrid kernels quantize activations on the fly, so dynamic range
+#: only approximates its graph; weight-only and float16 compute in float on rounded weights).
+FLOAT_MODES = {"none": (1e-5, 1e-5), "float16": (1e-5, 5e-3), "weight-only": (1e-5, 0.1), "dynamic": (0.05, 0.1)}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("mode", list(FLOAT_MODES))
+def test_float_modes_match_their_graph_and_the_float_model(model, mode, digits):
+    graph, reference = quantized(model, mode), quantized(model, "none")
+    data = export_tflite(graph, hybrid=mode != "weight-only")
+    own, floating = FLOAT_MODES[mode]
+    for feed in feeds(model, digits, 10):
+        got = run_tflite(data, feed)["logits"]
+        expected, float_logits = interpreter.run(graph, feed)["logits"], interpreter.run(reference, feed)["logits"]
+        scale = float(np.abs(float_logits).max())
+        np.testing.assert_allclose(got, expected, rtol=0, atol=own * scale + 1e-6)
+        np.testing.assert_allclose(got, float_logits, rtol=0, atol=floating * scale + 1e-6)
+        assert np.argmax(got) == np.argmax(float_logits)
+
+
 def float_conversions(data: bytes) -> list[int]:
     """The indices of the operators that convert between float and integers: QUANTIZE of a float tensor and
     DEQUANTIZE (a QUANTIZE between integer tensors is a requantization and stays integer)."""
