@@ -79,11 +79,40 @@ static uint32_t qc_normalize(uint32_t bits, int *exponent)
     return significand | 0x800000u;
 }
 
+/* floor(top * 2^26 / bottom) for bottom in [2^23, 2^24) and top in [bottom, 2 bottom), and whether it leaves a
+ * remainder: a reciprocal of bottom by Newton's iteration in fixed point (Q30, three steps from a linear
+ * seed good to 1/17), the quotient from it, then a correction by the exact remainder. */
+static uint32_t qc_quotient27(uint32_t top, uint32_t bottom, int *sticky)
+{
+    const uint64_t numerator = (uint64_t)top << 26;
+    uint64_t product, rest;
+    uint32_t reciprocal = 3031741621u - (uint32_t)(((uint64_t)2021161080u * bottom) >> 24); /* (48 - 32 d) / 17 */
+    uint32_t quotient;
+    int step;
+    for (step = 0; step < 3; ++step) {
+        const uint32_t estimate = (uint32_t)(((uint64_t)bottom * reciprocal) >> 24);      /* d x, Q30 */
+        reciprocal = (uint32_t)(((uint64_t)reciprocal * (0x80000000u - estimate)) >> 30); /* x (2 - d x) */
+    }
+    quotient = (uint32_t)(((uint64_t)top * reciprocal) >> 28);
+    product = (uint64_t)quotient * bottom;
+    while (product > numerator) {
+        quotient -= 1;
+        product -= bottom;
+    }
+    rest = numerator - product;
+    while (rest >= bottom) {
+        quotient += 1;
+        rest -= bottom;
+    }
+    *sticky = rest != 0;
+    return quotient;
+}
+
 float __hexagon_divsf3(float a, float b)
 {
     qc_float_bits x, y, result;
-    uint32_t sign, top, bottom, quotient, rest, extra;
-    int ea, eb, exponent, bit, sticky;
+    uint32_t sign, top, bottom, quotient, extra;
+    int ea, eb, exponent, sticky;
     x.value = a;
     y.value = b;
     sign = (x.bits ^ y.bits) & 0x80000000u;
@@ -114,17 +143,7 @@ float __hexagon_divsf3(float a, float b)
         exponent -= 1;
     }
     /* 27 quotient bits of top / bottom in [1, 2): the leading one, 23 fraction bits and 3 rounding bits. */
-    quotient = 0;
-    rest = top;
-    for (bit = 0; bit < 27; ++bit) {
-        quotient <<= 1;
-        if (rest >= bottom) {
-            rest -= bottom;
-            quotient |= 1u;
-        }
-        rest <<= 1;
-    }
-    sticky = rest != 0;
+    quotient = qc_quotient27(top, bottom, &sticky);
     if (exponent <= 0) {                                     /* subnormal result: denormalize first */
         const int shift = 1 - exponent;
         if (shift >= 32) {
