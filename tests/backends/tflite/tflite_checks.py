@@ -112,3 +112,18 @@ def digit_feeds(graph: Graph, images: np.ndarray) -> list[dict[str, np.ndarray]]
     """One feed per image, preprocessed for the graph's (single) input."""
     value = graph.inputs[0]
     return [{value.name: np.ascontiguousarray(x[None])} for x in digits_inputs(value.type.shape, images)]
+
+
+def randomize_weights(graph: Graph, seed: int = 0) -> Graph:
+    """A copy of ``graph`` whose float constants of 16 or more elements hold seeded normal values (scaled by
+    1/sqrt of their fan-in), so that no two weights share a buffer as the light models' constant fills do."""
+    from qcompiler.ir import CONST
+
+    graph = graph.clone()
+    rng = np.random.default_rng(seed)
+    for op in graph:
+        value = op.results[0].const_value if op.kind == CONST else None
+        if value is not None and value.dtype == np.float32 and value.size >= 16:
+            fan_in = int(np.prod(value.shape[1:])) if value.ndim > 1 else value.size
+            op.attrs["value"] = (rng.standard_normal(value.shape) / np.sqrt(fan_in)).astype(np.float32)
+    return graph
