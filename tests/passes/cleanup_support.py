@@ -3,6 +3,7 @@ reference interpreter that the outputs did not change."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from pathlib import Path
 from typing import Mapping, Optional
@@ -77,8 +78,25 @@ def assert_keeps_meaning(graph: Graph, pipeline: str, feeds: Optional[dict[str, 
 
 
 def model_for_meaning(path: Path) -> Graph:
-    """The model at ``path`` imported as a sharp oracle for passes (see ``sensitive_variant``)."""
-    return sensitive_variant(import_onnx(path))
+    """The model at ``path`` imported as a sharp oracle for passes (see ``sensitive_variant``); a fresh copy
+    of the one imported once per session."""
+    return _meaning_oracle(Path(path))[0].clone()
+
+
+def assert_model_keeps_meaning(path: Path, pipeline: str) -> Graph:
+    """``assert_keeps_meaning`` on ``model_for_meaning(path)``, with the reference outputs computed once per
+    session and model (the interpreter run on a 224x224 CNN is most of such a test's time)."""
+    graph, feeds, reference = _meaning_oracle(Path(path))
+    return assert_keeps_meaning(graph, pipeline, feeds, reference)
+
+
+@functools.lru_cache(maxsize=None)
+def _meaning_oracle(path: Path) -> tuple[Graph, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The sensitive variant of the model at ``path`` (never changed: callers get copies), its random feeds and
+    its outputs on them."""
+    graph = sensitive_variant(import_onnx(path))
+    feeds = random_feeds(graph)
+    return graph, feeds, run(graph, feeds)
 
 
 def sensitive_variant(graph: Graph, seed: int = 0) -> Graph:

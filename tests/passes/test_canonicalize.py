@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from cleanup_support import apply, assert_keeps_meaning, f32, kinds, model_for_meaning, new_graph
+from cleanup_support import apply, assert_keeps_meaning, assert_model_keeps_meaning, f32, kinds, new_graph
 from qcompiler.types import TensorType
 
 RNG = np.random.default_rng(3)
@@ -273,12 +273,11 @@ def test_onnx_layer_normalization_becomes_core_layer_norm():
 
 # -- models --------------------------------------------------------------------------------------------
 def test_shared_models_keep_meaning(shared_model_path):
-    graph = model_for_meaning(shared_model_path)
-    assert_keeps_meaning(graph, "canonicalize")
-    result = assert_keeps_meaning(graph, "fold-constants,canonicalize")
+    assert_model_keeps_meaning(shared_model_path, "canonicalize")
+    result = assert_model_keeps_meaning(shared_model_path, "fold-constants,canonicalize")
     assert not result.ops_of_kind("onnx.Identity", "onnx.Dropout", "onnx.LayerNormalization", "onnx.Erf")
 
 
 def test_light_models_keep_meaning(light_model_path):
-    result = assert_keeps_meaning(model_for_meaning(light_model_path), "canonicalize")
+    result = assert_model_keeps_meaning(light_model_path, "canonicalize")
     assert not result.ops_of_kind("onnx.Dropout", "onnx.Sum")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from cleanup_support import (RELATIVE_TOLERANCE, apply, assert_keeps_meaning, constant_only_ops, kinds,
-                             model_for_meaning, random_feeds, relative_error)
+from cleanup_support import (RELATIVE_TOLERANCE, apply, assert_keeps_meaning, assert_model_keeps_meaning,
+                             constant_only_ops, kinds, model_for_meaning, random_feeds, relative_error)
 from qcompiler.interpreter import run
 from qcompiler.onnx_import import import_onnx
 from qcompiler.pass_manager import parse_pipeline, registered_passes, registered_pipelines
@@ -35,7 +35,7 @@ def test_cleanup_is_a_fixed_point_pipeline_of_the_cleanup_passes():
 def test_shared_models_after_cleanup(shared_model_path):
     graph = import_onnx(shared_model_path)
     cleaned = assert_keeps_meaning(graph, "cleanup")
-    assert_keeps_meaning(model_for_meaning(shared_model_path), "cleanup")
+    assert_model_keeps_meaning(shared_model_path, "cleanup")
     check_cleaned(cleaned)
     assert len(cleaned) <= len(graph)
     assert not apply(cleaned, "cleanup"), "a second cleanup still changed the graph"
@@ -47,7 +47,7 @@ def test_light_models_after_cleanup(light_model_path):
     apply(cleaned, "cleanup")
     check_cleaned(cleaned)
     assert len(cleaned) < len(graph)
-    check_cleaned(assert_keeps_meaning(model_for_meaning(light_model_path), "cleanup"))
+    check_cleaned(assert_model_keeps_meaning(light_model_path, "cleanup"))
 
 
 def test_transformer_shape_chains_are_gone(shared_models_dir):
@@ -64,12 +64,13 @@ def test_transformer_shape_chains_are_gone(shared_models_dir):
 
 
 def _pass_by_pass(path) -> None:
-    """Apply the cleanup passes one after the other, checking the outputs after each."""
+    """Apply the cleanup passes one after the other, checking the outputs after each that changed the graph."""
     graph = model_for_meaning(path)
     feeds = random_feeds(graph, seed=1)
     reference = run(graph, feeds)
     for name in registered_pipelines()["cleanup"].text.split(","):
-        apply(graph, name)
+        if not apply(graph, name):
+            continue
         error = relative_error(reference, run(graph, feeds))
         assert error <= RELATIVE_TOLERANCE, f"{name} moved the outputs by {error:.3g}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cleanup_support import apply, assert_keeps_meaning, f32, kinds, model_for_meaning, new_graph
+from cleanup_support import apply, assert_keeps_meaning, assert_model_keeps_meaning, f32, kinds, new_graph
 from qcompiler.onnx_import import import_onnx
 
 
@@ -86,11 +86,11 @@ def test_multi_result_ops_merge():
 
 
 def test_shared_models_keep_meaning(shared_model_path):
-    assert_keeps_meaning(model_for_meaning(shared_model_path), "cse")
+    assert_model_keeps_meaning(shared_model_path, "cse")
 
 
 def test_light_models_keep_meaning(light_model_path):
-    assert_keeps_meaning(model_for_meaning(light_model_path), "cse")
+    assert_model_keeps_meaning(light_model_path, "cse")
     original = import_onnx(light_model_path)
     apply(original, "fold-constants")
     before = len(original)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cleanup_support import apply, assert_keeps_meaning, f32, kinds, model_for_meaning, new_graph
+from cleanup_support import apply, assert_keeps_meaning, assert_model_keeps_meaning, f32, kinds, new_graph
 from qcompiler.onnx_import import import_onnx
 
 RNG = np.random.default_rng(7)
@@ -162,14 +162,13 @@ def test_mul_varying_over_space_is_not_folded():
 
 
 def test_shared_models_keep_meaning(shared_model_path):
-    graph = model_for_meaning(shared_model_path)
-    folded = assert_keeps_meaning(graph, "fold-constants,fold-batchnorm")
+    folded = assert_model_keeps_meaning(shared_model_path, "fold-constants,fold-batchnorm")
     assert not folded.ops_of_kind("onnx.BatchNormalization")
-    assert_keeps_meaning(graph, "fold-batchnorm")
+    assert_model_keeps_meaning(shared_model_path, "fold-batchnorm")
 
 
 def test_light_models_keep_meaning(light_model_path):
-    folded = assert_keeps_meaning(model_for_meaning(light_model_path), "fold-batchnorm")  # weights are constants
+    folded = assert_model_keeps_meaning(light_model_path, "fold-batchnorm")  # weights are constants
     assert not folded.ops_of_kind("onnx.BatchNormalization")
     original = import_onnx(light_model_path)
     apply(original, "fold-constants,fold-batchnorm")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cleanup_support import (apply, assert_keeps_meaning, constant_only_ops, f32, kinds, model_for_meaning,
+from cleanup_support import (apply, assert_keeps_meaning, assert_model_keeps_meaning, constant_only_ops, f32, kinds,
                              new_graph, random_feeds)
 from qcompiler.errors import QCompilerError
 from qcompiler.interpreter import run
@@ -132,7 +132,7 @@ def test_quantized_values_are_left_alone():
 
 
 def test_shared_models_keep_meaning(shared_model_path):
-    folded = assert_keeps_meaning(model_for_meaning(shared_model_path), "fold-constants")
+    folded = assert_model_keeps_meaning(shared_model_path, "fold-constants")
     assert not constant_only_ops(folded)
     assert not folded.ops_of_kind("onnx.Shape", "onnx.ConstantOfShape")
 
@@ -145,7 +145,7 @@ def test_light_models_fold_their_weights(light_model_path):
 
 
 def test_light_models_keep_meaning(light_model_path):
-    folded = assert_keeps_meaning(model_for_meaning(light_model_path), "fold-constants")
+    folded = assert_model_keeps_meaning(light_model_path, "fold-constants")
     assert not constant_only_ops(folded)
 
 
