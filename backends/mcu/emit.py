@@ -19,6 +19,7 @@ from qcompiler.backends.c_common.planner import ArenaPlan, InPlace, plan_arena
 from qcompiler.backends.c_common.report import BackendReport, LayerRow, TensorPlacement
 from qcompiler.backends.c_common.schedule import Step, build_schedule
 from qcompiler.backends.c_common.weights import WeightPack, c_literal, c_type
+from qcompiler.backends.mcu.compressed import compress_step
 from qcompiler.backends.mcu.lower import ITEMSIZES, KERNELS, RULES
 from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph, Value
@@ -203,10 +204,13 @@ def _interface(values: list[Value], names: list[str]) -> list[dict[str, Any]]:
     return entries
 
 
-def generate(graph: Graph, name: str = "model") -> Library:
-    """The C library for a quantized ``graph`` (after lower-quantized), its files named after ``name``."""
+def generate(graph: Graph, name: str = "model", compress: bool = True) -> Library:
+    """The C library for a quantized ``graph`` (after lower-quantized), its files named after ``name``; with
+    ``compress`` each layer's weights take their smallest storage (plain, packed codebook indices or sparse)."""
     prefix = c_identifier(name, "model")
     steps, direct = _interface_steps(graph, build_schedule(graph, RULES, "mcu"))
+    choices = [compress_step(step) if compress else (step, None) for step in steps]
+    steps = [step for step, _ in choices]
     for value in list(graph.inputs) + list(graph.outputs):
         if value.type.element not in ITEMSIZES or value.type.shape is None \
                 or any(not isinstance(d, int) for d in value.type.shape):
@@ -219,8 +223,10 @@ def generate(graph: Graph, name: str = "model") -> Library:
         label = _label(step)
         fields = {k: v for k, v in step.params.items() if k not in ("slot", "bytes")}
         for parameter, array in step.arrays.items():
-            fields[parameter] = CName(pack.add(array, f"{c_identifier(label, 'op')}_{parameter}",
-                                               f"{label} {parameter}"))
+            symbol = CName(pack.add(array, f"{c_identifier(label, 'op')}_{parameter.replace('.', '_')}",
+                                    f"{label} {parameter}"))
+            outer, _, member = parameter.partition(".")  # "weights.stream": a member of a nested struct
+            fields[outer] = {**fields.get(outer, {}), member: symbol} if member else symbol
         function, struct = KERNELS[step.kernel]
         written = placement.written(step)
         reads = [placement.of(v) for v in step.inputs]
@@ -230,15 +236,17 @@ def generate(graph: Graph, name: str = "model") -> Library:
                       "fields": [(k, c_initializer(v)) for k, v in fields.items()],
                       "inputs": [_ref(loc, v, True) for loc, v in zip(reads, step.inputs)],
                       "output": _ref(written, step.outputs[0], False), "bytes": step.params.get("bytes", 0)})
+        storage = choices[index][1]
         layers.append(LayerRow(index, step.op.kind, comment_text(label), "view" if step.alias else step.kernel,
                                step.macs,
                                [_placement(v, loc) for v, loc in zip(step.inputs, reads)],
-                               [_placement(step.outputs[0], written)], index in placement.in_place_steps))
+                               [_placement(step.outputs[0], written)], index in placement.in_place_steps,
+                               *((storage.kind, storage.bytes, storage.dense_bytes) if storage else ())))
     inputs = _interface(list(graph.inputs), [v.name or f"input{i}" for i, v in enumerate(graph.inputs)])
     outputs = _interface(list(graph.outputs), list(graph.output_names))
     context = {"name": prefix, "macro": prefix.upper(), "arena_size": placement.plan.size, "calls": calls,
                "inputs": inputs, "outputs": outputs, "weights": pack.arrays, "alignment": ALIGNMENT,
-               "kernels": sorted(sources), "headers": COMMON_HEADERS,
+               "kernels": sorted(s for s in sources if not s.endswith(".h")), "headers": COMMON_HEADERS,
                "lower_bound": placement.plan.lower_bound, "weight_bytes": pack.nbytes,
                "macs": sum(s.macs for s in steps)}
     report = BackendReport(prefix, placement.plan.size, placement.plan.lower_bound,
@@ -261,9 +269,9 @@ def generate(graph: Graph, name: str = "model") -> Library:
     }
     for header in COMMON_HEADERS:
         files[f"kernels/{header}"] = template_file(f"mcu/kernels/{header}")
-    for source in sorted(sources):
-        files[f"kernels/{source}.h"] = template_file(f"mcu/kernels/{source}.h")
-        files[f"kernels/{source}.c"] = template_file(f"mcu/kernels/{source}.c")
+    for source in sorted(sources):  # a kernel's .c and .h, or a header of its own (".h")
+        for path in ((source,) if source.endswith(".h") else (f"{source}.h", f"{source}.c")):
+            files[f"kernels/{path}"] = template_file(f"mcu/kernels/{path}")
     return Library(prefix, files, report, placement.plan, {"inputs": inputs, "outputs": outputs})
 
 

@@ -18,6 +18,8 @@ KERNELS = {
     "conv2d": ("qc_conv2d_s8", "qc_conv2d_params_t"),
     "depthwise_conv2d": ("qc_depthwise_conv2d_s8", "qc_depthwise_conv2d_params_t"),
     "fully_connected": ("qc_fully_connected_s8", "qc_fully_connected_params_t"),
+    "conv2d_packed": ("qc_conv2d_packed_s8", "qc_conv2d_packed_params_t"),
+    "fully_connected_packed": ("qc_fully_connected_packed_s8", "qc_fully_connected_packed_params_t"),
     "add": ("qc_add_s8", "qc_add_params_t"),
     "mul": ("qc_mul_s8", "qc_mul_params_t"),
     "avg_pool": ("qc_avg_pool_s8", "qc_pool_params_t"),
