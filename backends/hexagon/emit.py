@@ -25,8 +25,8 @@ ALIGNMENT = 128
 #: Hexagon kernel headers every library gets.
 HVX_HEADERS = ("qc_hvx.h",)
 #: Runtime files of the freestanding build and of the host harness.
-RUNTIME_FILES = ("qc_hexagon_start.S", "qc_io_hexagon.c", "qc_hexagon_builtins.c", "qc_io.h", "qc_io_host.c",
-                 "freestanding/string.h")
+RUNTIME_FILES = ("qc_hexagon_start.S", "qc_io_hexagon.c", "qc_hexagon_builtins.c", "qc_io.h", "qc_io.c",
+                 "qc_io_host.c", "freestanding/string.h")
 
 
 def _resolve(value: Any, step: Step, pack: WeightPack, label: str) -> Any:

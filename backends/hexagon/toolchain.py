@@ -93,7 +93,8 @@ def build_hexagon(sources: Sequence[os.PathLike], output: os.PathLike, *, hvx: b
     tools = find_tools()
     if tools.clang is None:
         raise ToolchainError(tools.missing_for_hexagon() or "clang missing")
-    runtime = [RUNTIME_DIR / name for name in ("qc_hexagon_start.S", "qc_io_hexagon.c", "qc_hexagon_builtins.c")]
+    runtime = [RUNTIME_DIR / name
+               for name in ("qc_hexagon_start.S", "qc_io_hexagon.c", "qc_io.c", "qc_hexagon_builtins.c")]
     command = [tools.clang, *hexagon_flags(hvx), *_include_flags(include_dirs), *[f"-D{d}" for d in defines],
                *[os.fspath(s) for s in [*runtime, *sources]], "-o", os.fspath(output)]
     _run_compiler(command)
@@ -107,7 +108,7 @@ def build_host(sources: Sequence[os.PathLike], output: os.PathLike, *, include_d
     if tools.host_cc is None:
         raise ToolchainError("no host C compiler (cc, gcc or clang) on PATH")
     command = [tools.host_cc, "-std=c99", "-O2", *WARNINGS, *extra_flags, *_include_flags(include_dirs),
-               *[f"-D{d}" for d in defines], os.fspath(RUNTIME_DIR / "qc_io_host.c"),
+               *[f"-D{d}" for d in defines], *[os.fspath(RUNTIME_DIR / name) for name in ("qc_io_host.c", "qc_io.c")],
                *[os.fspath(s) for s in sources], "-o", os.fspath(output)]
     _run_compiler(command)
     return Path(output)

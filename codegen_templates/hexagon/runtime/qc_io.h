@@ -7,6 +7,9 @@
 int qc_open(const char *path, int for_writing);
 /* Closes a file descriptor from qc_open. */
 void qc_close(int fd);
+/* One read or write system call: bytes moved, 0 at end of input, negative on error (per platform). */
+long qc_sys_read(int fd, void *buffer, long n);
+long qc_sys_write(int fd, const void *buffer, long n);
 /* Reads exactly n bytes from fd; returns 0 on success, -1 at end of input or on error. */
 int qc_read_fd(int fd, void *buffer, long n);
 /* Writes n bytes to fd; returns 0 on success, -1 on error. */

@@ -1,5 +1,5 @@
-/* The Hexagon freestanding runtime: Linux syscalls through trap0(#1) (number in r6, arguments in r0-r2), the
- * byte I/O of qc_io.h on top of them, and the memcpy/memset the compiler may emit calls to (-nostdlib). */
+/* The Hexagon freestanding runtime: Linux syscalls through trap0(#1) (number in r6, arguments in r0-r3) for
+ * the platform calls of qc_io.h, and the memcpy/memset the compiler may emit calls to (-nostdlib). */
 #include <stddef.h>
 #include <string.h>
 #include "qc_io.h"
@@ -30,32 +30,14 @@ void qc_close(int fd)
     qc_syscall4(QC_SYS_CLOSE, fd, 0, 0, 0);
 }
 
-int qc_read_fd(int fd, void *buffer, long n)
+long qc_sys_read(int fd, void *buffer, long n)
 {
-    char *at = (char *)buffer;
-    while (n > 0) {
-        const long got = qc_syscall4(QC_SYS_READ, fd, (long)at, n, 0);
-        if (got <= 0) {
-            return -1;
-        }
-        at += got;
-        n -= got;
-    }
-    return 0;
+    return qc_syscall4(QC_SYS_READ, fd, (long)buffer, n, 0);
 }
 
-int qc_write_fd(int fd, const void *buffer, long n)
+long qc_sys_write(int fd, const void *buffer, long n)
 {
-    const char *at = (const char *)buffer;
-    while (n > 0) {
-        const long put = qc_syscall4(QC_SYS_WRITE, fd, (long)at, n, 0);
-        if (put <= 0) {
-            return -1;
-        }
-        at += put;
-        n -= put;
-    }
-    return 0;
+    return qc_syscall4(QC_SYS_WRITE, fd, (long)buffer, n, 0);
 }
 
 void *memcpy(void *dst, const void *src, size_t n)

@@ -1,4 +1,5 @@
-/* The host build's byte I/O (qc_io.h) over POSIX read/write, so the same test programs run without an emulator. */
+/* The host build's platform calls of qc_io.h over POSIX open/read/write, so the same test programs and harness
+ * run without an emulator. */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,30 +15,12 @@ void qc_close(int fd)
     close(fd);
 }
 
-int qc_read_fd(int fd, void *buffer, long n)
+long qc_sys_read(int fd, void *buffer, long n)
 {
-    char *at = (char *)buffer;
-    while (n > 0) {
-        const long got = (long)read(fd, at, (size_t)n);
-        if (got <= 0) {
-            return -1;
-        }
-        at += got;
-        n -= got;
-    }
-    return 0;
+    return (long)read(fd, buffer, (size_t)n);
 }
 
-int qc_write_fd(int fd, const void *buffer, long n)
+long qc_sys_write(int fd, const void *buffer, long n)
 {
-    const char *at = (const char *)buffer;
-    while (n > 0) {
-        const long put = (long)write(fd, at, (size_t)n);
-        if (put <= 0) {
-            return -1;
-        }
-        at += put;
-        n -= put;
-    }
-    return 0;
+    return (long)write(fd, buffer, (size_t)n);
 }
