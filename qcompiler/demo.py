@@ -161,8 +161,8 @@ class DemoReport:
         lines += ["",
                   f"  .tflite    {self.tflite_bytes} bytes",
                   f"  flash      {flash}",
-                  f"  RAM        arena {self.arena_bytes} bytes + {self.io_bytes} bytes of caller input/output "
-                  f"buffers (a plan with separate buffers needs at least {self.lower_bound_bytes})",
+                  f"  RAM        arena {self.arena_bytes} bytes + {self.io_bytes} bytes of caller I/O buffers "
+                  f"(separate buffers would need {self.lower_bound_bytes})",
                   f"  agreement  {self.agreement_line()}"]
         return "\n".join(lines) + "\n"
 
