@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from qcompiler.errors import QCompilerError
+from qcompiler.ir import Graph
 from qcompiler.library_size import SectionSizes
 
 #: The bundled files, in the ``qcompiler/data`` package folder.
@@ -187,43 +188,15 @@ def run_litert(model: bytes, input_name: str, images: np.ndarray) -> np.ndarray:
     return np.stack([next(iter(run_tflite(model, {input_name: image[None]}).values())) for image in images])
 
 
-def run_demo(work_dir: Path, example: BundledExample, *, keep: bool = False,
-             progress: Optional[Callable[[str], None]] = None) -> DemoReport:
-    """Compile the bundled model into ``work_dir`` (int8 .tflite and MCU library, int8 I/O), run the float model
-    and every int8 runtime available on the test images and return the report. ``progress`` is called with a
-    few words before each stage; with ``keep`` the runtimes' outputs are saved too and the report lists the files."""
-    from qcompiler.backends.mcu.target import write_target
-    from qcompiler.backends.tflite.interface import make_quantized_interface
+def run_runtimes(graph: Graph, quantized: Graph, tflite: bytes, folder: Path, images: np.ndarray,
+                 say: Callable[[str], None]) -> dict[str, RuntimeResult]:
+    """Every row of the table: the float ``graph`` on ``images``; LiteRT on the ``tflite``, the integer
+    interpreter on ``quantized`` and the C library in ``folder`` (host, then Cortex-M4 under qemu) on the images
+    quantized for the int8 input. A C build whose tools are missing is skipped with the reason."""
     from qcompiler.emulate import emulate, missing_tools
-    from qcompiler.library_size import cm4_sections, missing_size_tools
-    from qcompiler.onnx_import import import_onnx
-    from qcompiler.quantize import prepare, quantize
     from qcompiler.samples import run_samples
-    from qcompiler.text import save_graph
 
-    say = progress or (lambda text: None)
-    name = example.model.stem
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    say("importing")
-    graph = prepare(import_onnx(example.model))
-    seconds["import"] = time.perf_counter() - start
     input_name = graph.inputs[0].name
-
-    start = time.perf_counter()
-    say("quantizing")
-    quantized = quantize(graph, "int8", example.calibration)
-    make_quantized_interface(quantized)  # int8 in, int8 out: every runtime sees the same integers
-    seconds["quantize int8"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    say("writing the .tflite and the C library")
-    folder = work_dir / name
-    library, tflite = write_target(quantized, str(folder), name)
-    save_graph(quantized, work_dir / f"{name}_int8.qir")
-    seconds[".tflite + C library"] = time.perf_counter() - start
-
-    images = example.images
     int8_images = quantize_images(images, quantized)
     rows = {key: RuntimeResult(key, title) for key, title in RUNTIMES}
     say("running the float model")
@@ -242,12 +215,48 @@ def run_demo(work_dir: Path, example: BundledExample, *, keep: bool = False,
         say(f"building and running the C library on {board}")
         rows[key].outputs, rows[key].seconds = _timed(
             lambda: next(iter(emulate(folder, {input_name: int8_images}, board).values())))
+    return rows
 
+
+def run_demo(work_dir: Path, example: BundledExample, *, keep: bool = False,
+             progress: Optional[Callable[[str], None]] = None) -> DemoReport:
+    """Compile the bundled model into ``work_dir`` (int8 .tflite and MCU library, int8 I/O), run the float model
+    and every int8 runtime available on the test images and return the report. ``progress`` is called with a
+    few words before each stage; with ``keep`` the runtimes' outputs are saved too and the report lists the files."""
+    from qcompiler.backends.mcu.target import write_target
+    from qcompiler.backends.tflite.interface import make_quantized_interface
+    from qcompiler.library_size import cm4_sections, missing_size_tools
+    from qcompiler.onnx_import import import_onnx
+    from qcompiler.quantize import prepare, quantize
+    from qcompiler.text import save_graph
+
+    say = progress or (lambda text: None)
+    name = example.model.stem
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    say("importing")
+    graph = prepare(import_onnx(example.model))
+    seconds["import + prepare"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    say("quantizing")
+    quantized = quantize(graph, "int8", example.calibration)
+    make_quantized_interface(quantized)  # int8 in, int8 out: every runtime sees the same integers
+    seconds["quantize int8"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    say("writing the .tflite and the C library")
+    folder = work_dir / name
+    library, tflite = write_target(quantized, str(folder), name)
+    save_graph(quantized, work_dir / f"{name}_int8.qir")
+    seconds[".tflite + C library"] = time.perf_counter() - start
+
+    rows = run_runtimes(graph, quantized, tflite, folder, example.images, say)
     report = DemoReport(model_name=name, labels=example.labels,
                         calibration_images=len(next(iter(example.calibration.values()))), rows=rows,
                         compile_seconds=seconds, tflite_bytes=len(tflite), arena_bytes=library.report.arena_bytes,
                         lower_bound_bytes=library.report.lower_bound_bytes, io_bytes=library.report.io_bytes,
-                        weight_bytes=library.report.weight_bytes, )
+                        weight_bytes=library.report.weight_bytes)
     missing = missing_size_tools()
     if missing:
         report.flash_skipped = f"needs {', '.join(missing)}"
