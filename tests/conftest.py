@@ -15,6 +15,7 @@ import os
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -25,6 +26,22 @@ import pytest  # noqa: E402
 SHARED_MODELS_DIR = Path(os.environ.get("QCOMPILER_SHARED_MODELS", "/work/shared/models"))
 #: The light architecture models (224x224 CNNs, opset 9) that ship with the onnx package.
 LIGHT_MODELS_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+
+
+#: This module: test modules read the constants above with ``from conftest import ...``.
+_ROOT_CONFTEST = sys.modules[__name__]
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """Make ``conftest`` name this root conftest again before a test module is imported: pytest loads every
+    folder's conftest.py as the module ``conftest`` (tests/text/, tests/backends/hexagon/ have one), so the
+    last one loaded would otherwise answer ``from conftest import SHARED_MODELS_DIR``."""
+    sys.modules["conftest"] = _ROOT_CONFTEST
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The same for imports inside test functions."""
+    sys.modules["conftest"] = _ROOT_CONFTEST
 
 
 def shared_model_paths() -> list[Path]:
