@@ -80,22 +80,84 @@ static HVX_Vector qc_hvx_conv_taps(const qc_hvx_conv2d_params_t *p, const int8_t
     return acc;
 }
 
+/* Output pixels computed together by the in-place path: the filter vectors are loaded once for all of them
+ * and their vrmpy chains are independent. */
+#define QC_CONV_BLOCK 4
+/* Most output channels (tiles of 32) a block keeps in flight: its outputs are stored only after every read
+ * (the order the in-place overlap relies on). */
+#define QC_CONV_BLOCK_TILES 4
+
+/* The accumulators of tile ``tile`` at QC_CONV_BLOCK output pixels from (oy, ox) on, each with every filter row
+ * either inside the image or padding (the caller checks the columns). */
+static void qc_hvx_conv_block(const qc_hvx_conv2d_params_t *p, const int8_t *image, int oy, int ox, int tile,
+                              HVX_Vector padding, HVX_Vector acc[QC_CONV_BLOCK])
+{
+    const qc_conv2d_params_t *s = &p->shape;
+    const int per_row = s->k_w * s->in_c / 4;
+    const long step = (long)s->stride_w * s->in_c / 4;
+    const int y0 = oy * s->stride_h - s->pad_top;
+    const long x0 = (long)ox * s->stride_w - s->pad_left;
+    const HVX_Vector *filter = (const HVX_Vector *)p->gemm.filter + (long)tile * p->gemm.groups;
+    HVX_Vector padded = ((const HVX_Vector *)p->gemm.start)[tile];
+    int ky, k, i;
+    for (i = 0; i < QC_CONV_BLOCK; ++i) {
+        acc[i] = Q6_V_vzero();
+    }
+    for (ky = 0; ky < s->k_h; ++ky, filter += per_row) {
+        const int y = y0 + ky * s->dilation_h;
+        if (y < 0 || y >= s->in_h) {
+            for (k = 0; k < per_row; ++k) {
+                padded = Q6_Vw_vrmpyacc_VwVbVb(padded, padding, filter[k]);
+            }
+        } else {
+            const int32_t *words = (const int32_t *)(image + ((long)y * s->in_w + x0) * s->in_c);
+            for (k = 0; k < per_row; ++k) {
+                const HVX_Vector taps = filter[k];
+                acc[0] = Q6_Vw_vrmpyacc_VwVbVb(acc[0], Q6_V_vsplat_R(words[k]), taps);
+                acc[1] = Q6_Vw_vrmpyacc_VwVbVb(acc[1], Q6_V_vsplat_R(words[k + step]), taps);
+                acc[2] = Q6_Vw_vrmpyacc_VwVbVb(acc[2], Q6_V_vsplat_R(words[k + 2 * step]), taps);
+                acc[3] = Q6_Vw_vrmpyacc_VwVbVb(acc[3], Q6_V_vsplat_R(words[k + 3 * step]), taps);
+            }
+        }
+    }
+    for (i = 0; i < QC_CONV_BLOCK; ++i) {
+        acc[i] = Q6_Vw_vadd_VwVw(acc[i], padded);
+    }
+}
+
 void qc_hvx_conv2d_s8(const qc_hvx_conv2d_params_t *p, const int8_t *input, int8_t *output)
 {
     const qc_conv2d_params_t *s = &p->shape;
     const int in_place = s->in_c % 4 == 0 && ((uintptr_t)input & 3) == 0;
+    const int tiles = (s->out_c + QC_VECTOR_WORDS - 1) / QC_VECTOR_WORDS;
+    const int blocks = in_place && s->dilation_w == 1 && tiles <= QC_CONV_BLOCK_TILES;
     const HVX_Vector padding = Q6_Vb_vsplat_R(-s->input_offset);
     int8_t patch[QC_HVX_ROW_BYTES] __attribute__((aligned(QC_VECTOR_BYTES)));
-    int b, oy, ox, tile;
+    HVX_Vector acc[QC_CONV_BLOCK_TILES][QC_CONV_BLOCK];
+    int b, oy, ox, tile, i;
     if (!in_place) {
         qc_hvx_fill_bytes(patch, 0, p->gemm.groups * 4);
     }
     for (b = 0; b < s->batches; ++b) {
         const int8_t *image = input + (long)b * s->in_h * s->in_w * s->in_c;
         for (oy = 0; oy < s->out_h; ++oy) {
-            for (ox = 0; ox < s->out_w; ++ox) {
+            for (ox = 0; ox < s->out_w;) {
+                const int x_first = ox * s->stride_w - s->pad_left;
+                const int x_last = (ox + QC_CONV_BLOCK - 1) * s->stride_w - s->pad_left;
+                if (blocks && ox + QC_CONV_BLOCK <= s->out_w && x_first >= 0 && x_last + s->k_w <= s->in_w) {
+                    for (tile = 0; tile < tiles; ++tile) {
+                        qc_hvx_conv_block(p, image, oy, ox, tile, padding, acc[tile]);
+                    }
+                    for (i = 0; i < QC_CONV_BLOCK; ++i, output += s->out_c) {
+                        for (tile = 0; tile < tiles; ++tile) {
+                            qc_hvx_gemm_store(&p->gemm, acc[tile][i], tile, output);
+                        }
+                    }
+                    ox += QC_CONV_BLOCK;
+                    continue;
+                }
                 if (in_place) {
-                    for (tile = 0; tile * QC_VECTOR_WORDS < s->out_c; ++tile) {
+                    for (tile = 0; tile < tiles; ++tile) {
                         qc_hvx_gemm_store(&p->gemm, qc_hvx_conv_taps(p, image, oy, ox, tile, padding), tile, output);
                     }
                 } else {
@@ -103,6 +165,7 @@ void qc_hvx_conv2d_s8(const qc_hvx_conv2d_params_t *p, const int8_t *input, int8
                     qc_hvx_gemm_row(&p->gemm, (const int32_t *)patch, output);
                 }
                 output += s->out_c;
+                ++ox;
             }
         }
     }
