@@ -94,3 +94,19 @@ def test_cli_compiles_and_emulates(tools: Tools, tmp_path: Path) -> None:
     hexagon, host = np.load(tmp_path / "hexagon-v67.npz"), np.load(tmp_path / "host.npz")
     for key in host:
         np.testing.assert_array_equal(hexagon[key], host[key])
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "digits_mobilenet"])
+def test_int8_interface_matches_litert(tools: Tools, name: str, tmp_path: Path) -> None:
+    """--io-type int8: the HVX build takes and returns the int8 tensors (the first convolution then reads the
+    caller's buffer), as the .tflite of the same compile does."""
+    graph = compiled(name)
+    _, model = write_target(graph, str(tmp_path), name, "int8", write_library)
+    rng = np.random.default_rng(0)
+    samples = {graph.inputs[0].name: rng.integers(-128, 128, (20, 1, 1, 16, 16)).astype(np.int8)}
+    got = run_library(tmp_path, "hvx", samples)
+    for i in range(20):
+        want = run_tflite(model, {key: array[i] for key, array in samples.items()})
+        for key, value in want.items():
+            assert value.dtype == np.int8
+            np.testing.assert_array_equal(got[key][i], value, err_msg=f"sample {i}")
