@@ -37,7 +37,7 @@ class ClusterInt8(Pass):
     at most ``clusters`` distinct int8 values per weight, or per output channel with ``per-channel``; zero
     stays zero when ``preserve-sparsity`` (pruned weights keep their mask). With calibration samples (``data``)
     each layer's int32 bias absorbs the mean accumulator shift its clustering error causes on them (bias
-    correction, measured on the unclustered int8 graph)."""
+    correction, measured layer by layer on the graph with the layers before it already clustered)."""
 
     name: ClassVar[str] = "cluster-int8"
     clusters: int = field(default=16, metadata={"doc": "distinct int8 values per weight (or per output channel)"})
@@ -57,9 +57,10 @@ class ClusterInt8(Pass):
         layers = [op for op in graph if op.kind in LAYER_AXES and int8_weight(op) is not None
                   and not matches(op, self.exclude) and (not self.only or matches(op, self.only))]
         source = self.calibration if self.calibration is not None else (self.data or None)
-        means = mean_inputs(graph, layers, source) if source is not None and layers else {}
         changed = False
         for op in layers:
+            # measured after the layers before it were clustered and corrected: their shifts are compensated too
+            means = mean_inputs(graph, [op], source) if source is not None else {}
             weights = int8_weight(op)
             axis = LAYER_AXES[op.kind] if self.per_channel else None
             clustered = cluster_int8(weights, self.clusters, axis, self.preserve_sparsity, self.seed)
