@@ -36,14 +36,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from quant_support import digits_split  # noqa: E402  (the digits preprocessing the tests use)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "backends" / "tflite"))
-from tflite_checks import randomize_weights  # noqa: E402  (the seeded weights the size tests use)
+from tflite_checks import probe_model, randomize_weights, run_tflite_micro  # noqa: E402
 
 from qcompiler import interpreter, quant_math  # noqa: E402
 from qcompiler.backends.tflite import export_tflite  # noqa: E402
 from qcompiler.backends.tflite.inspect import load_model, operator_name  # noqa: E402
-from qcompiler.backends.tflite.interface import make_quantized_interface  # noqa: E402
 from qcompiler.backends.tflite.runtime import run_tflite  # noqa: E402
-from qcompiler.ir import CONST, Graph  # noqa: E402
+from qcompiler.ir import Graph  # noqa: E402
 from qcompiler.onnx_import import import_onnx  # noqa: E402
 from qcompiler.quantize import FULL_INTEGER_MODES, prepare, quantize  # noqa: E402
 
@@ -165,34 +164,23 @@ def compare_tflite_micro(graph: Graph, images: np.ndarray) -> dict:
         if not np.array_equal(got, expected):
             differing.append(index)
             worst = max(worst, int(np.max(np.abs(got.astype(np.int64) - expected))))
-    departures = first_departures(graph, images[differing], input_params, runtime) if differing else {}
+    departures = first_departures(graph, images[differing], input_params) if differing else {}
     return {"tflite_micro_outputs_differing": len(differing), "tflite_micro_max_steps": worst,
             "tflite_micro_first_departing_ops": departures}
 
 
-def first_departures(graph: Graph, images: np.ndarray, input_params, runtime) -> dict[str, int]:
+def first_departures(graph: Graph, images: np.ndarray, input_params) -> dict[str, int]:
     """For each digit, the first op (in execution order) whose integer output differs between TFLite Micro and
-    LiteRT's reference kernels, found by exporting every intermediate integer tensor as an output."""
-    probe = graph.clone()
-    make_quantized_interface(probe)  # int8 inputs, as the model under test has; then every tensor an output
-    values = [op.result for op in probe if op.kind not in (CONST, "return") and len(op.results) == 1
-              and op.result.type.quant is not None and op.result.type.element in ("i8", "i16", "i32")]
-    names = [f"probe_{i}" for i in range(len(values))]
-    probe.set_outputs(values, names)
-    data = export_tflite(probe, hybrid=False)
-    micro = runtime.Interpreter.from_bytes(data)
+    LiteRT's reference kernels, found by exporting every intermediate quantized tensor as an output."""
+    data, values = probe_model(graph)
     found: dict[str, int] = {}
     for image in images:
         feed = quant_math.quantize(image[None], input_params)
         expected = run_tflite(data, {"input": feed})
-        micro.set_input(feed, 0)
-        micro.invoke()
-        got = {name: micro.get_output(i) for i, name in enumerate(names)}
-        micro.reset()
-        for name, value in zip(names, values):
-            if not np.array_equal(got[name], expected[name]):
-                op = value.producer
-                key = f"{op.kind} at {op.loc}"
+        got = run_tflite_micro(data, feed, len(values))
+        for index, value in enumerate(values):
+            if not np.array_equal(got[index], expected[f"probe_{index}"]):
+                key = f"{value.producer.kind} at {value.producer.loc}"
                 found[key] = found.get(key, 0) + 1
                 break
     return found

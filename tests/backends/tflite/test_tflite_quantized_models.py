@@ -16,11 +16,12 @@ from qcompiler.backends.tflite import export_tflite
 from qcompiler.backends.tflite.runtime import run_tflite
 from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph
+from qcompiler.ops.registry import get_op_def
 from qcompiler.onnx_import import import_onnx
 from qcompiler.quantize import prepare, quantize
 
 from conftest import SHARED_MODELS_DIR
-from tflite_checks import digits_inputs, operator_codes, read_model
+from tflite_checks import digits_inputs, operator_codes, probe_model, read_model, run_tflite_micro
 
 Op = schema.BuiltinOperator
 MODELS = ("digits_cnn", "digits_mlp", "digits_mobilenet", "digits_transformer")
@@ -256,6 +257,36 @@ def test_tflite_micro_runs_the_export(model, mode, digits):
             np.testing.assert_array_equal(got, seen[id(output_value)])
         else:
             np.testing.assert_allclose(got, seen[id(output_value)], rtol=1e-5, atol=1e-5)
+
+
+def test_tflite_micro_departs_only_in_fully_connected_rounding(digits):
+    # LiteRT's reference FULLY_CONNECTED rounds double(acc) * (s_in * s_w / s_out) (what our interpreter does);
+    # TFLite Micro applies the fixed-point multiplier (MultiplyByQuantizedMultiplier: rounding doubling high
+    # multiply, then a rounding shift), one step apart near ties. Given its own inputs, every TFLite Micro
+    # FULLY_CONNECTED output is that fixed-point result, and every other op equals LiteRT's.
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    graph = quantized("digits_mlp", "int8")
+    data, values = probe_model(graph)
+    input_params = graph.inputs[0].uses[0].op.result.type.quant
+    departures = 0
+    for feed in feeds("digits_mlp", digits, 100):
+        source = quant_math.quantize(feed["input"], input_params)
+        litert = run_tflite(data, {"input": source})
+        micro = run_tflite_micro(data, source, len(values))
+        for index, value in enumerate(values):
+            op = value.producer
+            if op.kind != "q.fully_connected":
+                np.testing.assert_array_equal(micro[index], litert[f"probe_{index}"])
+                continue
+            inputs = micro[values.index(op.operand(0))].astype(np.int64) - op.operand(0).type.quant.zero_point
+            acc = inputs @ op.operand(1).const_value.astype(np.int64).T + op.operand(2).const_value
+            attrs = get_op_def(op.kind).integer_attrs(op)
+            fixed = quant_math.multiply_by_quantized_multiplier(acc, np.array(attrs["multiplier"]),
+                                                                np.array(attrs["shift"]))
+            fixed = np.clip(fixed + value.type.quant.zero_point, attrs["act_min"], attrs["act_max"])
+            np.testing.assert_array_equal(micro[index], fixed)
+            departures += int(not np.array_equal(micro[index], litert[f"probe_{index}"]))
+    assert departures > 0, "the digits chosen should show the departure"
 
 
 def test_int8_io_refuses_an_int16_interface():

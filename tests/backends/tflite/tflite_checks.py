@@ -127,3 +127,27 @@ def randomize_weights(graph: Graph, seed: int = 0) -> Graph:
             fan_in = int(np.prod(value.shape[1:])) if value.ndim > 1 else value.size
             op.attrs["value"] = (rng.standard_normal(value.shape) / np.sqrt(fan_in)).astype(np.float32)
     return graph
+
+
+def probe_model(graph: Graph) -> tuple[bytes, list[Value]]:
+    """The int8 model with an int8 interface (what TFLite Micro runs) whose outputs are every quantized tensor
+    an op computes, named ``probe_<i>`` in execution order; returns its bytes and those values (of a copy)."""
+    from qcompiler.backends.tflite.interface import make_quantized_interface
+    from qcompiler.ir import CONST, RETURN
+
+    probe = graph.clone()
+    make_quantized_interface(probe)
+    values = [op.result for op in probe if op.kind not in (CONST, RETURN) and len(op.results) == 1
+              and op.result.type.quant is not None]
+    probe.set_outputs(values, [f"probe_{i}" for i in range(len(values))])
+    return export_tflite(probe, hybrid=False), values
+
+
+def run_tflite_micro(model: bytes, feed: np.ndarray, outputs: int = 1) -> list[np.ndarray]:
+    """Run ``model`` once in TFLite Micro's Python runtime on its (single) input; its first ``outputs`` outputs."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    micro = runtime.Interpreter.from_bytes(model)
+    micro.set_input(feed, 0)
+    micro.invoke()
+    return [micro.get_output(i) for i in range(outputs)]
