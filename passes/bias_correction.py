@@ -14,7 +14,7 @@ same ``per-channel`` choice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar, Collection, Optional
 
 import numpy as np
 
@@ -105,10 +105,15 @@ def channel_shift(op: Op, rule: WeightRule, mean_input: np.ndarray, error: np.nd
 
 
 def bias_correction(graph: Graph, samples: CalibrationSource, *, per_channel: bool = True,
-                    max_samples: Optional[int] = None) -> dict[str, np.ndarray]:
+                    max_samples: Optional[int] = None, exclude: Collection[str] = (),
+                    exclude_types: Collection[str] = ()) -> dict[str, np.ndarray]:
     """Subtract from every correctable layer's bias the mean output shift its int8 weights will cause;
-    return the shifts by layer (its loc, or its result's name). Layers without a bias get one."""
-    layers = [op for op in graph if correctable(op) is not None]
+    return the shifts by layer (its loc, or its result's name). Layers without a bias get one. Layers that
+    will stay float (named in ``exclude`` by loc or result name, or of a kind in ``exclude_types``, as
+    ``insert-qdq`` takes them) keep their bias."""
+    skipped = frozenset(exclude)
+    layers = [op for op in graph if correctable(op) is not None and op.kind not in exclude_types
+              and op.loc not in skipped and not any(v.name in skipped for v in op.results if v.name)]
     if not layers:
         return {}
     means = mean_inputs(graph, layers, samples, max_samples)

@@ -261,15 +261,22 @@ def calibrated_graph(model: ModelSource, calibration: CalibrationSource, *, meth
     return graph
 
 
-def quantize_mixed(calibrated: Graph, plan: PrecisionPlan, *, per_channel: bool = True, lower: bool = True,
-                   verify: bool = True) -> Graph:
-    """A copy of a calibrated graph quantized to int8 except the plan's float and int16 layers."""
+def check_plan(plan: PrecisionPlan) -> None:
+    """Raise when a layer is named both float and int16."""
     both = sorted(set(plan.float_layers) & set(plan.int16_layers))
     if both:
         raise QCompilerError(f"layers cannot be both float and int16: {', '.join(both)}")
+
+
+def quantize_mixed(calibrated: Graph, plan: PrecisionPlan, *, per_channel: bool = True, lower: bool = True,
+                   verify: bool = True, exclude_types: Sequence[str] = ()) -> Graph:
+    """A copy of a calibrated graph quantized to int8 except the plan's float and int16 layers (and the ops
+    of a kind in ``exclude_types``, which stay float too)."""
+    check_plan(plan)
     graph = calibrated.clone()
     run_passes(graph, [get_pass("propagate-ranges")(),
-                       get_pass("insert-qdq")(mode="int8", per_channel=per_channel, exclude=list(plan.float_layers))],
+                       get_pass("insert-qdq")(mode="int8", per_channel=per_channel, exclude=list(plan.float_layers),
+                                              exclude_types=list(exclude_types))],
                verify)
     if plan.int16_layers:
         lift_to_int16(graph, plan.int16_layers)
@@ -315,6 +322,17 @@ def top1_accuracy(graph: Graph, samples: CalibrationSource, labels: np.ndarray) 
     return hits / count
 
 
+def check_targets(target_sqnr_db: Optional[float], target_accuracy: Optional[float],
+                  labels: Optional[np.ndarray], lift: str) -> None:
+    """Raise unless the automatic search has a target it can measure and a precision to lift layers to."""
+    if target_sqnr_db is None and target_accuracy is None:
+        raise QCompilerError("automatic mixed precision needs a target: an output SQNR or an accuracy")
+    if target_accuracy is not None and labels is None:
+        raise QCompilerError("an accuracy target needs the labels of the evaluation samples")
+    if lift not in ("int16", "float"):
+        raise QCompilerError(f"layers lift to int16 or float, not '{lift}'")
+
+
 def auto_mixed_precision(model: ModelSource, calibration: CalibrationSource, *,
                          evaluation: Optional[CalibrationSource] = None, labels: Optional[np.ndarray] = None,
                          target_sqnr_db: Optional[float] = None, target_accuracy: Optional[float] = None,
@@ -326,19 +344,30 @@ def auto_mixed_precision(model: ModelSource, calibration: CalibrationSource, *,
     top-1 accuracy on ``evaluation`` against ``labels`` reaches ``target_accuracy`` (each when given), or
     ``max_lifts`` layers are lifted. ``evaluation`` defaults to the calibration samples; ``max_samples``
     limits the samples the report measures on."""
-    if target_sqnr_db is None and target_accuracy is None:
-        raise QCompilerError("automatic mixed precision needs a target: an output SQNR or an accuracy")
-    if target_accuracy is not None and labels is None:
-        raise QCompilerError("an accuracy target needs the labels of the evaluation samples")
-    if lift not in ("int16", "float"):
-        raise QCompilerError(f"layers lift to int16 or float, not '{lift}'")
-    evaluation = calibration if evaluation is None else evaluation
+    check_targets(target_sqnr_db, target_accuracy, labels, lift)
     calibrated = calibrated_graph(model, calibration, method=method, verify=verify, **calibration_options)
     reference = prepare(load(model), verify)
-    plan = PrecisionPlan()
+    return search_precision(reference, calibrated, calibration if evaluation is None else evaluation,
+                            labels=labels, target_sqnr_db=target_sqnr_db, target_accuracy=target_accuracy,
+                            lift=lift, max_lifts=max_lifts, per_channel=per_channel, max_samples=max_samples,
+                            verify=verify)
+
+
+def search_precision(reference: Graph, calibrated: Graph, evaluation: CalibrationSource, *,
+                     labels: Optional[np.ndarray] = None, target_sqnr_db: Optional[float] = None,
+                     target_accuracy: Optional[float] = None, lift: Lift = "int16", max_lifts: int = 8,
+                     per_channel: bool = True, max_samples: Optional[int] = None, verify: bool = True,
+                     initial: PrecisionPlan = PrecisionPlan(), exclude_types: Sequence[str] = ()
+                     ) -> MixedPrecisionResult:
+    """The automatic search on graphs already at hand: ``reference`` is the prepared float graph the output
+    SQNR is measured against, ``calibrated`` the (possibly bias-corrected) graph with ranges recorded.
+    Starting from the ``initial`` plan (the user's own float and int16 layers), lift the worst int8 layer
+    to ``lift`` until the targets are met on ``evaluation`` (see ``auto_mixed_precision``)."""
+    check_targets(target_sqnr_db, target_accuracy, labels, lift)
+    plan = initial
     steps: list[Step] = []
     while True:
-        graph = quantize_mixed(calibrated, plan, per_channel=per_channel, verify=verify)
+        graph = quantize_mixed(calibrated, plan, per_channel=per_channel, verify=verify, exclude_types=exclude_types)
         report = build_report(reference, graph, evaluation, max_samples=max_samples)
         sqnr = min(row.sqnr_db for row in report.outputs)
         accuracy = top1_accuracy(graph, evaluation, labels) if target_accuracy is not None else None
@@ -361,3 +390,23 @@ def _worst_liftable(report: QuantReport, graph: Graph, plan: PrecisionPlan, lift
             continue
         return row.layer
     return None
+
+
+# -- what a quantized graph ended up with --------------------------------------------------------------------
+def precision_summary(graph: Graph) -> str:
+    """One line naming the layers (locs) of a lowered graph that do not run int8: compute ops left float and
+    integer ops with int16 results, so that a user sees what ``keep_float``, ``int16_layers`` or the automatic
+    search produced."""
+    float_layers: list[str] = []
+    int16_layers: list[str] = []
+    for op in graph:
+        if op.loc is None or op.kind.startswith("q.") and op.kind in ("q.quantize", "q.dequantize", "q.requantize"):
+            continue
+        if op.kind.startswith("core.") and op.kind not in PARAMS_PRESERVING:
+            if op.loc not in float_layers:
+                float_layers.append(op.loc)
+        elif op.kind.startswith("q.") and any(v.type.element == "i16" for v in op.results):
+            if op.loc not in int16_layers:
+                int16_layers.append(op.loc)
+    return (f"float layers: {', '.join(float_layers) or 'none'}; "
+            f"int16 layers: {', '.join(int16_layers) or 'none'}")

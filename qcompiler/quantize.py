@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any, Optional, Sequence, Union
 
 from qcompiler.calibration_data import CalibrationSource
 from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph
+from qcompiler.layer_names import check_layer_names
 from qcompiler.pass_manager import Pass, PassManager, get_pass, parse_pipeline
 from qcompiler.types import Dim
 
@@ -21,6 +23,30 @@ FULL_INTEGER_MODES = ("int8", "int16x8")
 IO_LAYOUTS = ("nchw", "nhwc")
 
 ModelSource = Union[Graph, str, os.PathLike]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AutoPrecision:
+    """Automatic mixed precision for ``quantize(mode="int8")``: starting from int8 (plus the user's own
+    ``keep_float`` and ``int16_layers``), lift the int8 layer that adds the most error of its own (lowest
+    layer SQNR) to ``lift`` ("int16" or "float"), one at a time, until the output SQNR against the float
+    model reaches ``target_sqnr_db`` and the top-1 accuracy on ``evaluation`` against ``labels`` (one integer
+    class per sample) reaches ``target_accuracy``, each when given, or ``max_lifts`` layers are lifted (then
+    ``PrecisionTargetWarning`` says the target was missed). ``evaluation`` defaults to the calibration
+    samples; ``max_samples`` limits the samples each measurement uses."""
+
+    target_sqnr_db: Optional[float] = None
+    target_accuracy: Optional[float] = None
+    evaluation: Optional[CalibrationSource] = None
+    labels: Optional[Any] = None
+    lift: str = "int16"
+    max_lifts: int = 8
+    max_samples: Optional[int] = None
+
+
+class PrecisionTargetWarning(UserWarning):
+    """The automatic mixed-precision search lifted every layer it could (or ``max_lifts``) and still missed
+    its target: the model returned is the closest it got."""
 
 
 def load(model: ModelSource, input_shapes: Optional[dict[str, tuple[Dim, ...]]] = None) -> Graph:
@@ -45,7 +71,8 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
              per_channel: bool = True, exclude: Sequence[str] = (), exclude_types: Sequence[str] = (),
              method: str = "minmax", lower: bool = True, decompose_layer_norm: bool = True,
              input_shapes: Optional[dict[str, tuple[Dim, ...]]] = None, verify: bool = True, progress: bool = False,
-             **calibration_options: Any) -> Graph:
+             bias_correction: bool = False, keep_float: Sequence[str] = (), int16_layers: Sequence[str] = (),
+             auto_precision: Optional[AutoPrecision] = None, **calibration_options: Any) -> Graph:
     """Quantize ``model`` (a Graph, an .onnx or a .qir file) and return the quantized graph.
 
     ``mode``: int8, int16x8 (both need ``calibration``: a samples file or folder, a mapping of arrays by input
@@ -58,29 +85,101 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
     in QDQ form. In int8 and int16x8, ``decompose_layer_norm`` splits layer norms into ops with integer kernels
     (as TFLite's converter does; int16x8 squares with MUL, SQUARED_DIFFERENCE having no int16 kernel) so that
     transformers run on integers end to end.
+
+    Accuracy tools (float models in int8 / int16x8, with ``calibration``): ``bias_correction`` folds into
+    each conv / fully-connected bias the mean output shift its int8 weights cause on the calibration samples
+    (the ``bias-correction`` pass; the samples are read twice, so pass a file, a mapping or a list, not a
+    one-shot iterator). ``keep_float`` names layers that stay float (the same as ``exclude``).
+    ``int16_layers`` (int8 mode) names layers lifted to int16x8: int16 activations, int8 weights, int64 bias,
+    requantized to int8 at their edges. ``auto_precision`` (int8 mode) lifts layers automatically until a
+    target is met (see ``AutoPrecision``). A name that matches no op or tensor raises ``UnknownLayerError``
+    listing close matches.
     """
     from qcompiler.passes.calibrate import calibrate
 
     if mode not in MODES:
         raise QCompilerError(f"unknown quantization mode '{mode}' (choose from {', '.join(MODES)})")
+    check_accuracy_options(mode, calibration, bias_correction, int16_layers, auto_precision)
+    float_layers = list(dict.fromkeys([*exclude, *keep_float]))
     graph = prepare(load(model, input_shapes), verify)
     prequantized = is_prequantized(graph)
+    if prequantized and (bias_correction or int16_layers or auto_precision is not None):
+        raise QCompilerError("bias correction and mixed precision apply to float models; this model is "
+                             "pre-quantized and keeps its own parameters")
     if mode in FULL_INTEGER_MODES and decompose_layer_norm and not prequantized \
             and "core.layer_norm" not in exclude_types:
         run_passes(graph, [get_pass("decompose-layer-norm")(squared_difference=mode == "int8")], verify)
+    check_layer_names(graph, exclude, "exclude")
+    check_layer_names(graph, keep_float, "keep-float")
+    check_layer_names(graph, int16_layers, "int16")
+    reference = graph.clone() if auto_precision is not None else None
+    if bias_correction:
+        from qcompiler.passes.bias_correction import bias_correction as correct_biases
+
+        correct_biases(graph, calibration, per_channel=per_channel, exclude=float_layers, exclude_types=exclude_types)
     steps: list[Pass] = []
     if mode in FULL_INTEGER_MODES and calibration is not None:
         calibrate(graph, calibration, method, progress=progress, **calibration_options)
+        if reference is not None:
+            return search_precision(reference, graph, calibration, auto_precision, float_layers, int16_layers,
+                                    per_channel=per_channel, exclude_types=exclude_types, lower=lower, verify=verify)
         steps.append(get_pass("propagate-ranges")())
     elif mode in FULL_INTEGER_MODES and not prequantized:
         raise QCompilerError(f"mode {mode} quantizes activations and needs calibration data")
     if not any(op.kind.startswith("q.") for op in graph):
-        steps.append(get_pass("insert-qdq")(mode=mode, per_channel=per_channel, exclude=list(exclude),
+        steps.append(get_pass("insert-qdq")(mode=mode, per_channel=per_channel, exclude=float_layers,
                                             exclude_types=list(exclude_types)))
-    if lower:
-        steps.append(get_pass("lower-quantized")())
     run_passes(graph, steps, verify)
+    if int16_layers:
+        from qcompiler.mixed_precision import check_plan, lift_to_int16, PrecisionPlan
+
+        check_plan(PrecisionPlan(tuple(float_layers), tuple(int16_layers)))
+        lift_to_int16(graph, int16_layers)
+    if lower:
+        run_passes(graph, [get_pass("lower-quantized")()], verify)
     return graph
+
+
+def check_accuracy_options(mode: str, calibration: Optional[CalibrationSource], bias_correction: bool,
+                           int16_layers: Sequence[str], auto_precision: Optional[AutoPrecision]) -> None:
+    """Raise when an accuracy tool is asked of a mode it does not apply to, or without the data it needs."""
+    if bias_correction and (mode not in FULL_INTEGER_MODES or calibration is None):
+        raise QCompilerError("bias correction needs mode int8 or int16x8 and calibration data")
+    if int16_layers and mode != "int8":
+        raise QCompilerError(f"int16 layers lift int8 layers; mode {mode} has none (use mode int8)")
+    if auto_precision is not None:
+        if mode != "int8" or calibration is None:
+            raise QCompilerError("automatic mixed precision needs mode int8 and calibration data")
+        from qcompiler.mixed_precision import check_targets
+
+        check_targets(auto_precision.target_sqnr_db, auto_precision.target_accuracy, auto_precision.labels,
+                      auto_precision.lift)
+
+
+def search_precision(reference: Graph, calibrated: Graph, calibration: CalibrationSource, auto: AutoPrecision,
+                     float_layers: Sequence[str], int16_layers: Sequence[str], *, per_channel: bool,
+                     exclude_types: Sequence[str], lower: bool, verify: bool) -> Graph:
+    """Run the automatic mixed-precision search on a calibrated graph from the user's own plan, warn when it
+    misses its target, and return the chosen graph (in QDQ form when not ``lower``)."""
+    from qcompiler import mixed_precision
+
+    initial = mixed_precision.PrecisionPlan(tuple(float_layers), tuple(int16_layers))
+    evaluation = calibration if auto.evaluation is None else auto.evaluation
+    result = mixed_precision.search_precision(
+        reference, calibrated, evaluation, labels=auto.labels, target_sqnr_db=auto.target_sqnr_db,
+        target_accuracy=auto.target_accuracy, lift=auto.lift, max_lifts=auto.max_lifts, per_channel=per_channel,
+        max_samples=auto.max_samples, verify=verify, initial=initial, exclude_types=exclude_types)
+    if not result.met:
+        last = result.steps[-1]
+        reached = f"output SQNR {last.sqnr_db:.2f} dB" + (
+            f", accuracy {last.accuracy * 100:.2f}%" if last.accuracy is not None else "")
+        warnings.warn(f"automatic mixed precision missed its target after lifting "
+                      f"{len(result.plan.layers) - len(initial.layers)} layer(s): {reached}",
+                      PrecisionTargetWarning, stacklevel=3)
+    if lower:
+        return result.graph
+    return mixed_precision.quantize_mixed(calibrated, result.plan, per_channel=per_channel, lower=False,
+                                          verify=verify, exclude_types=exclude_types)
 
 
 def prepare(graph: Graph, verify: bool = True, io_layout: str = "nchw") -> Graph:
