@@ -90,7 +90,7 @@ def generate(graph: Graph, name: str = "model") -> Library:
     outputs = _interface(list(graph.outputs), list(graph.output_names))
     context = {"name": prefix, "macro": prefix.upper(), "arena_size": placement.plan.size, "calls": calls,
                "inputs": inputs, "outputs": outputs, "weights": pack.arrays, "alignment": ALIGNMENT,
-               "kernels": sorted(sources), "headers": COMMON_HEADERS + HVX_HEADERS,
+               "kernels": sorted(s for s in sources if not s.endswith(".h")), "headers": COMMON_HEADERS + HVX_HEADERS,
                "lower_bound": placement.plan.lower_bound, "weight_bytes": pack.nbytes,
                "macs": sum(s.macs for s in steps)}
     report = BackendReport(prefix, placement.plan.size, placement.plan.lower_bound,
@@ -114,10 +114,10 @@ def generate(graph: Graph, name: str = "model") -> Library:
         files[f"kernels/{header}"] = template_file(f"mcu/kernels/{header}")
     for header in HVX_HEADERS:
         files[f"kernels/{header}"] = template_file(f"hexagon/kernels/{header}")
-    for source in sorted(sources):
+    for source in sorted(sources):  # a kernel's .c and .h, or a header of its own (".h")
         folder = "hexagon" if source.startswith("qc_hvx") else "mcu"
-        files[f"kernels/{source}.c"] = template_file(f"{folder}/kernels/{source}.c")
-        files[f"kernels/{source}.h"] = template_file(f"{folder}/kernels/{source}.h")
+        for path in ((source,) if source.endswith(".h") else (f"{source}.h", f"{source}.c")):
+            files[f"kernels/{path}"] = template_file(f"{folder}/kernels/{path}")
     return Library(prefix, files, report, placement.plan, {"inputs": inputs, "outputs": outputs})
 
 

@@ -128,6 +128,26 @@ def random_params(rng: np.random.Generator) -> QuantParams:
     return QuantParams.per_tensor("i8", float32_scale(rng.uniform(0.005, 0.1)), int(rng.integers(-100, 100)))
 
 
+#: The window fields of the convolution drivers (QC_DRIVER_WINDOW), in order.
+WINDOW_FIELDS = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
+                 "dilation_h", "dilation_w", "pad_top", "pad_left", "input_offset", "output_offset", "act_min",
+                 "act_max")
+
+
+def per_channel_quant(rng: np.random.Generator, source: QuantParams, channels: int,
+                      axis: int) -> tuple[QuantParams, QuantParams]:
+    """Random per-channel int8 weight parameters along ``axis`` and the int32 bias parameters they imply."""
+    scales = [float32_scale(s) for s in rng.uniform(0.001, 0.05, channels)]
+    bias = [float32_scale(source.scale * s) for s in scales]
+    return (QuantParams.per_axis("i8", scales, [0] * channels, axis),
+            QuantParams.per_axis("i32", bias, [0] * channels, 0))
+
+
+def window_output(size: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> int:
+    """Output size of a window op along one axis with explicit padding."""
+    return (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
+
+
 def random_int8(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
     """Uniform int8 values."""
     return rng.integers(-128, 128, size=tuple(shape)).astype(np.int8)

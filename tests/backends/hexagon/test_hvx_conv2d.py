@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hexagon_support import (array, check_outputs, driver_builds, i32, interpret, output_buffer, random_int8,
-                             random_params, single_op_graph, tools)  # noqa: F401 (tools: fixture)
+from hexagon_support import (WINDOW_FIELDS, array, check_outputs, driver_builds, i32, interpret, output_buffer,
+                             per_channel_quant, random_int8, random_params, single_op_graph, tools,
+                             window_output)  # noqa: F401 (tools: fixture)
 from qcompiler.backends.hexagon.lower import hvx_step
 from qcompiler.backends.mcu.lower import RULES
 from qcompiler.backends.hexagon.toolchain import Tools
-from qcompiler.quant_math import float32_scale
-from qcompiler.types import QuantParams, TensorType
+from qcompiler.types import TensorType
 
 ACTIVATIONS = ("none", "relu", "relu6")
 #: (in_h, in_w, in_c, out_c, kernel, stride, dilation, padding [top, left, bottom, right])
@@ -39,11 +39,9 @@ def conv_case(seed: int, in_h: int, in_w: int, in_c: int, out_c: int, kernel: in
               padding: tuple):
     rng = np.random.default_rng(seed)
     source, result = random_params(rng), random_params(rng)
-    scales = [float32_scale(s) for s in rng.uniform(0.001, 0.05, out_c)]
-    weight_quant = QuantParams.per_axis("i8", scales, [0] * out_c, 0)
-    bias_quant = QuantParams.per_axis("i32", [float32_scale(source.scale * s) for s in scales], [0] * out_c, 0)
-    out_h = (in_h + padding[0] + padding[2] - dilation * (kernel - 1) - 1) // stride + 1
-    out_w = (in_w + padding[1] + padding[3] - dilation * (kernel - 1) - 1) // stride + 1
+    weight_quant, bias_quant = per_channel_quant(rng, source, out_c, 0)
+    out_h = window_output(in_h, padding[0], padding[2], kernel, stride, dilation)
+    out_w = window_output(in_w, padding[1], padding[3], kernel, stride, dilation)
     weights = rng.integers(-127, 128, (out_c, kernel, kernel, in_c)).astype(np.int8)
     bias = rng.integers(-20000, 20000, out_c).astype(np.int32)
     graph, op = single_op_graph(
@@ -62,9 +60,7 @@ def conv_stream(op, x: np.ndarray) -> bytes:
     hvx = hvx_step(step)
     assert hvx is not None
     p = step.params
-    fields = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
-              "dilation_h", "dilation_w", "pad_top", "pad_left", "input_offset", "output_offset", "act_min",
-              "act_max")
+    fields = (*WINDOW_FIELDS, "out_c")
     count = p["batches"] * p["out_h"] * p["out_w"] * p["out_c"]
     return (i32(*[p[f] for f in fields]) + array(step.arrays["filter"], "i1") + array(step.arrays.get("bias"), "<i4")
             + array(step.arrays.get("filter_sums"), "<i4") + array(step.arrays["multiplier"], "<i4")

@@ -11,14 +11,8 @@ int main(void)
     int8_t *output;
     long count;
     qc_conv2d_params_t *s = &p.shape;
-    s->batches = qc_driver_i32(); s->in_h = qc_driver_i32(); s->in_w = qc_driver_i32(); s->in_c = qc_driver_i32();
-    s->out_h = qc_driver_i32(); s->out_w = qc_driver_i32(); s->out_c = qc_driver_i32();
-    s->k_h = qc_driver_i32(); s->k_w = qc_driver_i32();
-    s->stride_h = qc_driver_i32(); s->stride_w = qc_driver_i32();
-    s->dilation_h = qc_driver_i32(); s->dilation_w = qc_driver_i32();
-    s->pad_top = qc_driver_i32(); s->pad_left = qc_driver_i32();
-    s->input_offset = qc_driver_i32(); s->output_offset = qc_driver_i32();
-    s->act_min = qc_driver_i32(); s->act_max = qc_driver_i32();
+    QC_DRIVER_WINDOW(s);
+    s->out_c = qc_driver_i32();
     s->filter = (const int8_t *)qc_driver_array();
     s->bias = (const int32_t *)qc_driver_array();
     s->filter_sums = (const int32_t *)qc_driver_array();

@@ -53,6 +53,19 @@ static inline void *qc_driver_array_sized(long *bytes)
     return at;
 }
 
+/* Reads the window fields the convolution parameter structs share, in this order. */
+#define QC_DRIVER_WINDOW(s)                                                                                    \
+    do {                                                                                                       \
+        (s)->batches = qc_driver_i32(); (s)->in_h = qc_driver_i32(); (s)->in_w = qc_driver_i32();             \
+        (s)->in_c = qc_driver_i32(); (s)->out_h = qc_driver_i32(); (s)->out_w = qc_driver_i32();              \
+        (s)->k_h = qc_driver_i32(); (s)->k_w = qc_driver_i32();                                                \
+        (s)->stride_h = qc_driver_i32(); (s)->stride_w = qc_driver_i32();                                      \
+        (s)->dilation_h = qc_driver_i32(); (s)->dilation_w = qc_driver_i32();                                  \
+        (s)->pad_top = qc_driver_i32(); (s)->pad_left = qc_driver_i32();                                       \
+        (s)->input_offset = qc_driver_i32(); (s)->output_offset = qc_driver_i32();                             \
+        (s)->act_min = qc_driver_i32(); (s)->act_max = qc_driver_i32();                                        \
+    } while (0)
+
 static inline void *qc_driver_array(void)
 {
     return qc_driver_array_sized(0);
