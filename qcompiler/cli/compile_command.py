@@ -8,6 +8,8 @@ import sys
 from collections import Counter
 from typing import Sequence
 
+from qcompiler.cli.accuracy_options import (accuracy_inputs, accuracy_options, accuracy_requested,
+                                            add_accuracy_arguments, check_accuracy_arguments, warnings_as_lines)
 from qcompiler.cli.model_io import add_model_arguments, check_output, load_model_from_args
 from qcompiler.errors import QCompilerError, UsageError
 
@@ -47,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
                              "at all; calibration samples then come in NHWC too (default: nchw)")
     parser.add_argument("-o", "--output", metavar="FILE", required=True,
                         help="the file to write (.tflite), or the folder of the C library for --target mcu|hexagon")
+    add_accuracy_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -56,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
     from qcompiler.fileio import atomic_write_bytes
     from qcompiler.quantize import FULL_INTEGER_MODES, prepare, quantize
 
-    inputs = [args.model] + ([args.calibration] if args.calibration else [])
+    inputs = [args.model] + ([args.calibration] if args.calibration else []) + accuracy_inputs(args)
     check_output(args.output, inputs)
+    check_accuracy_arguments(args)
+    if accuracy_requested(args) and args.quantize == "none":
+        raise UsageError("the accuracy flags (--bias-correction, --keep-float, --int16, --auto-precision) need "
+                         "--quantize int8 or int16x8")
     if args.quantize in FULL_INTEGER_MODES and not args.calibration:
         raise UsageError(f"--quantize {args.quantize} needs --calibration SAMPLES (an .npz or a folder of .npy)")
     if args.calibration and args.quantize not in FULL_INTEGER_MODES:
@@ -67,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     graph = prepare(load_model_from_args(args), io_layout=args.input_layout)
     if args.quantize != "none":
         require_quantization_passes(args.quantize)
-        graph = quantize(graph, args.quantize, args.calibration)
+        with warnings_as_lines():
+            graph = quantize(graph, args.quantize, args.calibration, **accuracy_options(args, graph))
     if args.target in TARGET_HOOKS:
         sys.stdout.write(run_target_hook(args, graph) + "\n")
         return 0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Sequence
 
+from qcompiler.cli.accuracy_options import (accuracy_inputs, accuracy_options, add_accuracy_arguments,
+                                            check_accuracy_arguments, uses_precision_flags, warnings_as_lines)
 from qcompiler.cli.model_io import add_model_arguments, check_output, load_model_from_args, write_graph
 from qcompiler.errors import UsageError
 
@@ -21,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         description="Prepare a model (cleanup, legalize, NHWC, fused activations), calibrate it on samples, "
                     "choose TFLite quantization parameters and lower it to exact integer ops. Pre-quantized "
                     "ONNX models (QuantizeLinear/DequantizeLinear) keep their own parameters.",
-        epilog="example: qcompiler quantize model.onnx --mode int8 --calibration calib.npz -o q.qir")
+        epilog="examples: qcompiler quantize model.onnx --mode int8 --calibration calib.npz -o q.qir; "
+               "... --bias-correction --keep-float /head/Gemm --int16 /c2/Conv; "
+               "... --auto-precision --target-sqnr 35 --lift int16")
     add_model_arguments(parser)
     parser.add_argument("--mode", choices=MODES, default="int8", help="quantization mode (default: int8)")
     parser.add_argument("--calibration", metavar="SAMPLES",
@@ -38,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
                         help="int8: split layer norms into ops with integer kernels, as TFLite does (default: on)")
     parser.add_argument("--no-lower", dest="lower", action="store_false",
                         help="stop in QDQ form (quantize/dequantize around float ops)")
+    add_accuracy_arguments(parser)
     parser.add_argument("--report", metavar="DIR", help="write a quantization report (accuracy, per-layer error) into DIR")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the IR here (default: stdout)")
     parser.add_argument("--elide-constants", action="store_true",
@@ -49,17 +55,24 @@ def run(args: argparse.Namespace) -> int:
     """Quantize the model and write the IR (and the report when asked)."""
     from qcompiler.quantize import FULL_INTEGER_MODES, prepare, quantize
 
-    inputs = [args.model] + ([args.calibration] if args.calibration else [])
+    inputs = [args.model] + ([args.calibration] if args.calibration else []) + accuracy_inputs(args)
     check_output(args.output, inputs)
     if args.mode in FULL_INTEGER_MODES and not args.calibration:
         raise UsageError(f"--mode {args.mode} needs --calibration SAMPLES (an .npz or a folder of .npy)")
     if args.report and not args.calibration:
         raise UsageError("--report measures the quantized model on samples: give --calibration SAMPLES too")
+    check_accuracy_arguments(args)
     float_graph = prepare(load_model_from_args(args))
-    graph = quantize(float_graph, args.mode, args.calibration, per_channel=args.per_channel,
-                     exclude=args.exclude, exclude_types=args.exclude_types, method=args.method,
-                     lower=args.lower, decompose_layer_norm=args.decompose_layer_norm, percentile=args.percentile)
+    with warnings_as_lines():
+        graph = quantize(float_graph, args.mode, args.calibration, per_channel=args.per_channel,
+                         exclude=args.exclude, exclude_types=args.exclude_types, method=args.method,
+                         lower=args.lower, decompose_layer_norm=args.decompose_layer_norm,
+                         percentile=args.percentile, **accuracy_options(args, float_graph))
     write_graph(graph, args.output, elide_constants=args.elide_constants, inputs=inputs)
+    if uses_precision_flags(args) and args.lower:
+        from qcompiler.mixed_precision import precision_summary
+
+        sys.stderr.write(precision_summary(graph) + "\n")
     if args.report:
         from qcompiler.quant_report import build_report, write_report
 
