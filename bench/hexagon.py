@@ -3,8 +3,10 @@
 Per model: packets executed per inference under ``qemu-hexagon -cpu v67 -singlestep -d exec,nochain`` (one
 trace line per packet; the count with two samples minus the count with one) for the HVX build and for the
 scalar-only build of the same generated library, their ratio (the issue asks for at most 1/8 on digits_cnn and
-digits_mobilenet), which layers run HVX kernels, the arena and the weights; and agreement of the HVX build with
-LiteRT's reference kernels on test images (bit for bit). Writes bench/results/hexagon.json.
+digits_mobilenet), which layers run HVX kernels, the arena, flash (text + data of each build's program: code,
+weights, constants; the library holds both layouts of the weights and each build links only its own) and
+agreement of the HVX build with LiteRT's reference kernels on test images (bit for bit). Writes
+bench/results/hexagon.json.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from quant_support import digits_split  # noqa: E402  (the digits preprocessing the tests use)
 
 from qcompiler.backends.hexagon.emit import write_library  # noqa: E402
-from qcompiler.backends.hexagon.runner import packets_per_inference, run_library  # noqa: E402
+from qcompiler.backends.hexagon.runner import flash_bytes, packets_per_inference, run_library  # noqa: E402
 from qcompiler.backends.mcu.target import write_target  # noqa: E402
 from qcompiler.backends.tflite.runtime import run_tflite  # noqa: E402
 from qcompiler.cli.model_io import load_model  # noqa: E402
@@ -45,6 +47,7 @@ def measure(name: str, images: int) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"qc-bench-{name}-") as folder:
         library, model = write_target(graph, folder, name, "float", write_library)
         packets = {build: packets_per_inference(folder, build, samples) for build in ("hvx", "scalar")}
+        flash = {build: flash_bytes(folder, build) for build in ("hvx", "scalar")}
         got = run_library(folder, "hvx", samples)
     agree = 0
     for i in range(images):
@@ -55,7 +58,8 @@ def measure(name: str, images: int) -> dict:
             "ratio": packets["hvx"] / packets["scalar"], "bound": BOUND.get(name),
             "hvx_layers": sum(layer.kernel.startswith("hvx_") for layer in report.layers),
             "layers": len(report.layers), "macs": report.total_macs, "arena_bytes": report.arena_bytes,
-            "weight_bytes": report.weight_bytes, "images": images, "bit_exact_images": agree}
+            "constant_bytes": report.weight_bytes, "hvx_flash_bytes": flash["hvx"],
+            "scalar_flash_bytes": flash["scalar"], "images": images, "bit_exact_images": agree}
 
 
 def main() -> None:
@@ -66,13 +70,14 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     print(f"{'model':<20}{'HVX packets':>13}{'scalar packets':>16}{'ratio':>8}  {'bound':<7}{'HVX layers':>11}"
-          f"{'MACs':>9}{'LiteRT-exact':>14}")
+          f"{'MACs':>9}{'arena':>7}{'flash HVX/scalar':>18}{'LiteRT-exact':>14}")
     for name in args.models:
         row = measure(name, args.images)
         rows.append(row)
         bound = "" if row["bound"] is None else ("ok" if row["ratio"] <= row["bound"] else "MISSED")
         print(f"{name:<20}{row['hvx_packets']:>13,}{row['scalar_packets']:>16,}{row['ratio']:>8.4f}  {bound:<7}"
-              f"{row['hvx_layers']:>6}/{row['layers']:<4}{row['macs']:>9,}"
+              f"{row['hvx_layers']:>6}/{row['layers']:<4}{row['macs']:>9,}{row['arena_bytes']:>7}"
+              f"{row['hvx_flash_bytes'] or 0:>10}/{row['scalar_flash_bytes'] or 0:<7}"
               f"{row['bit_exact_images']:>8}/{row['images']}", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=1) + "\n")

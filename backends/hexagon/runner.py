@@ -1,14 +1,15 @@
 """Building and running a generated Hexagon library's three builds on samples: ``hvx`` and ``scalar`` (the
 same sources with QC_SCALAR_ONLY) under qemu-hexagon, ``host`` natively; and counting the packets one
-inference executes. The samples format is ``qcompiler emulate``'s."""
+inference executes and the bytes of flash a build takes. The samples format is ``qcompiler emulate``'s."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Mapping, Union
+from typing import Mapping, Optional, Union
 
 import numpy as np
 
@@ -51,6 +52,21 @@ def run_library(folder: Folder, build: str, samples: Mapping[str, np.ndarray]) -
         count = _samples_file(folder, samples, workdir)
         run_program(program, emulate=BUILDS[build][2], cwd=workdir)
         return unpack_outputs(read_interface(folder), (workdir / "qc_outputs.bin").read_bytes(), count)
+
+
+def flash_bytes(folder: Folder, build: str) -> Optional[int]:
+    """Text and data bytes (code, constants and weights) of ``build`` of the library's program, as
+    ``llvm-size`` reads them; None without llvm-size."""
+    tool = shutil.which("llvm-size")
+    if tool is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="qc-size-") as scratch:
+        program = build_library(folder, build, Path(scratch) / "build")
+        result = subprocess.run([tool, os.fspath(program)], capture_output=True, text=True, timeout=TIMEOUT)
+    if result.returncode != 0:
+        raise ToolchainError(f"llvm-size failed on {program.name}: {result.stderr.strip()}")
+    text, data = result.stdout.splitlines()[1].split()[:2]
+    return int(text) + int(data)
 
 
 def packets_per_inference(folder: Folder, build: str, samples: Mapping[str, np.ndarray]) -> int:
