@@ -7,7 +7,7 @@ import argparse
 import sys
 import warnings
 from contextlib import contextmanager
-from typing import Any, Iterator, TextIO
+from typing import Any, Iterator, Optional, TextIO
 
 from qcompiler.errors import UsageError
 from qcompiler.ir import Graph
@@ -97,10 +97,12 @@ def accuracy_requested(args: argparse.Namespace) -> bool:
 
 
 @contextmanager
-def warnings_as_lines(out: TextIO = sys.stderr) -> Iterator[None]:
-    """Print the warnings raised inside the block as ``warning: <message>`` lines (no source lines)."""
+def warnings_as_lines(out: Optional[TextIO] = None) -> Iterator[None]:
+    """Print the warnings raised inside the block as ``warning: <message>`` lines (no source lines) on
+    ``out`` (stderr by default)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
+    stream = sys.stderr if out is None else out
     for message in dict.fromkeys(str(w.message) for w in caught):
-        out.write(f"warning: {message}\n")
+        stream.write(f"warning: {message}\n")
