@@ -29,6 +29,7 @@ KERNELS = {
     "hvx_max_pool": ("qc_hvx_max_pool_s8", "qc_pool_params_t", ("qc_hvx_pool_s8",)),
     "hvx_avg_pool": ("qc_hvx_avg_pool_s8", "qc_pool_params_t", ("qc_hvx_pool_s8",)),
     "hvx_requantize": ("qc_hvx_requantize_s8", "qc_hvx_requantize_params_t", ("qc_hvx_requantize_s8",)),
+    "hvx_mean": ("qc_hvx_mean_s8", "qc_hvx_mean_params_t", ("qc_hvx_mean_s8",)),
 }
 
 Variant = Callable[[Step], Optional[Step]]
@@ -177,3 +178,13 @@ def requantize_variant(step: Step) -> Optional[Step]:
     params = {"shape": scalar_fields(step), "requant": requant_record(step.params["multiplier"],
                                                                         step.params["shift"])}
     return _derived(step, "hvx_requantize", params, {})
+
+
+@variant("mean")
+def mean_variant(step: Step) -> Optional[Step]:
+    """MEAN keeping a contiguous innermost axis (channels), 128 of them per step."""
+    if step.params["kept_dims"][3] < 2 or step.params["kept_strides"][3] != 1:
+        return None
+    params = {"shape": scalar_fields(step), "requant": requant_record(step.params["multiplier"],
+                                                                        step.params["shift"])}
+    return _derived(step, "hvx_mean", params, {})

@@ -60,11 +60,13 @@ def test_model_bit_exact_with_litert(library, build: str) -> None:
 
 
 def test_heavy_layers_run_on_hvx() -> None:
-    """The convolutions, pooling and dense layers of digits_cnn get HVX kernels; the rest stays scalar."""
+    """The convolutions, pooling, mean and dense layers of digits_cnn get HVX kernels; the float edges stay
+    scalar."""
     report = generate(compiled("digits_cnn"), "digits_cnn").report
     kernels = {layer.op: layer.kernel for layer in report.layers}
     assert kernels["q.conv2d"] == "hvx_conv2d" and kernels["q.max_pool2d"] == "hvx_max_pool"
-    assert kernels["q.fully_connected"] == "hvx_fully_connected" and kernels["q.mean"] == "mean"
+    assert kernels["q.fully_connected"] == "hvx_fully_connected" and kernels["q.mean"] == "hvx_mean"
+    assert kernels["q.quantize"] == "quantize" and kernels["q.dequantize"] == "dequantize"
 
 
 def test_generation_is_deterministic_and_aligned() -> None:

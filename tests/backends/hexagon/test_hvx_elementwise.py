@@ -1,6 +1,6 @@
-"""HVX addition (and subtraction), int8 requantization, max and average pooling against the reference
-interpreter's q ops, bit for bit, on the HVX, scalar Hexagon and host builds; broadcasting additions and
-oversized average windows stay on the scalar kernels."""
+"""HVX addition (and subtraction), int8 requantization, max and average pooling and means against the reference
+interpreter's q ops, bit for bit, on the HVX, scalar Hexagon and host builds; broadcasting additions and means
+over the last axis stay on the scalar kernels."""
 
 from __future__ import annotations
 
@@ -111,3 +111,38 @@ def test_pool_bit_exact(pool_builds, kind: str, case: int) -> None:
     stream = (i32(int(kind == "q.avg_pool2d"), *[p[f] for f in fields]) + array(x, "i1")
               + output_buffer(out_h * out_w * channels))
     check_outputs(pool_builds, stream, interpret(graph, {"x0": x}))
+
+
+@pytest.fixture(scope="module")
+def mean_builds(tools: Tools, tmp_path_factory):
+    return driver_builds("mean", tmp_path_factory.mktemp("mean"), ["qc_hvx_mean_s8.c", "qc_mean_s8.c"])
+
+
+#: (input shape, axes, keepdims): global average pools and other means keeping the last axis.
+MEAN_CASES = [((1, 8, 8, 64), [1, 2], True), ((1, 4, 4, 32), [1, 2], False), ((1, 8, 32), [1], False),
+              ((2, 3, 5, 200), [1, 2], True), ((3, 4, 5), [0, 1], False)]
+
+
+@pytest.mark.parametrize("case", range(len(MEAN_CASES)))
+def test_mean_bit_exact(mean_builds, case: int) -> None:
+    rng = np.random.default_rng(600 + case)
+    shape, axes, keep = MEAN_CASES[case]
+    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
+    graph, op = single_op_graph("q.mean", [TensorType(shape, "i8", random_params(rng))], [],
+                                {"axes": axes, "keepdims": keep}, TensorType(out_shape, "i8", random_params(rng)))
+    x = random_int8(rng, shape)
+    step = RULES["q.mean"](op)
+    hvx = hvx_step(step)
+    assert hvx is not None
+    p = step.params
+    ints = (list(p["kept_dims"]) + list(p["kept_strides"]) + list(p["reduced_dims"]) + list(p["reduced_strides"])
+            + [p["zero_point_sum"], p["multiplier"], p["shift"], p["output_zero_point"]])
+    stream = i32(*ints) + record(hvx.params["requant"]) + array(x, "i1") + output_buffer(int(np.prod(out_shape)))
+    check_outputs(mean_builds, stream, interpret(graph, {"x0": x}))
+
+
+def test_mean_over_the_last_axis_stays_scalar() -> None:
+    rng = np.random.default_rng(1)
+    graph, op = single_op_graph("q.mean", [TensorType((1, 4, 16), "i8", random_params(rng))], [],
+                                {"axes": [2], "keepdims": False}, TensorType((1, 4), "i8", random_params(rng)))
+    assert hvx_step(RULES["q.mean"](op)) is None
