@@ -113,7 +113,7 @@ def bias_correction(graph: Graph, samples: CalibrationSource, *, per_channel: bo
     ``insert-qdq`` takes them) keep their bias."""
     skipped = frozenset(exclude)
     layers = [op for op in graph if correctable(op) is not None and op.kind not in exclude_types
-              and op.loc not in skipped and not any(v.name in skipped for v in op.results if v.name)]
+              and not _named(op, skipped)]
     if not layers:
         return {}
     means = mean_inputs(graph, layers, samples, max_samples)
@@ -142,6 +142,39 @@ def bias_correction(graph: Graph, samples: CalibrationSource, *, per_channel: bo
         shifts[op.loc or op.result.name or op.kind] = shift
     graph.erase_unused([v.producer for v in graph.values() if v.is_const and not v.uses])
     return shifts
+
+
+def _named(op: Op, names: frozenset[str]) -> bool:
+    return op.loc in names or any(v.name in names for v in op.results if v.name)
+
+
+def restore_biases(graph: Graph, original: Graph, layers: Collection[str]) -> int:
+    """Give the layers named in ``layers`` (loc or result name) of a bias-corrected ``graph`` back the bias
+    they have in ``original``, the same prepared graph before ``bias_correction``: a layer that ends up float
+    has no weight error to correct. Layers pair up in graph order; return how many biases changed."""
+    names = frozenset(layers)
+    pairs = zip((op for op in graph if correctable(op) is not None),
+                (op for op in original if correctable(op) is not None))
+    restored = 0
+    for op, before in pairs:
+        rule = correctable(op)
+        assert rule is not None
+        if not _named(op, names) or op.kind != before.kind or op.loc != before.loc or rule.bias is None:
+            continue
+        old = before.operand(rule.bias) if rule.bias < before.num_operands else None
+        new = op.operand(rule.bias) if rule.bias < op.num_operands else None
+        if old is None or new is None:
+            if old is None and new is not None:  # correction added a bias the layer did not have
+                op.set_operand(rule.bias, None)
+                restored += 1
+            continue
+        if np.array_equal(old.const_value, new.const_value):
+            continue
+        with graph.inserting_before(op):
+            op.set_operand(rule.bias, graph.const(np.array(old.const_value), old.name, op.loc))
+        restored += 1
+    graph.erase_unused([v.producer for v in graph.values() if v.is_const and not v.uses])
+    return restored
 
 
 @register_pass

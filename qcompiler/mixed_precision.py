@@ -31,6 +31,7 @@ from qcompiler.quantize import ModelSource, load, prepare, run_passes
 from qcompiler.types import QuantParams
 from qcompiler.value_ranges import get_range
 
+from qcompiler.passes.bias_correction import restore_biases
 from qcompiler.passes.calibrate import calibrate
 from qcompiler.passes.lower_quantized import quantized_source, sole_quantize
 from qcompiler.passes.qdq_params import activation_params, bias_params, quantized_const
@@ -269,11 +270,14 @@ def check_plan(plan: PrecisionPlan) -> None:
 
 
 def quantize_mixed(calibrated: Graph, plan: PrecisionPlan, *, per_channel: bool = True, lower: bool = True,
-                   verify: bool = True, exclude_types: Sequence[str] = ()) -> Graph:
+                   verify: bool = True, exclude_types: Sequence[str] = (), original: Optional[Graph] = None) -> Graph:
     """A copy of a calibrated graph quantized to int8 except the plan's float and int16 layers (and the ops
-    of a kind in ``exclude_types``, which stay float too)."""
+    of a kind in ``exclude_types``, which stay float too). When ``calibrated`` went through bias correction,
+    ``original`` (the graph before it) gives the float layers their uncorrected biases back."""
     check_plan(plan)
     graph = calibrated.clone()
+    if original is not None and plan.float_layers:
+        restore_biases(graph, original, plan.float_layers)
     run_passes(graph, [get_pass("propagate-ranges")(),
                        get_pass("insert-qdq")(mode="int8", per_channel=per_channel, exclude=list(plan.float_layers),
                                               exclude_types=list(exclude_types))],
@@ -360,14 +364,16 @@ def search_precision(reference: Graph, calibrated: Graph, evaluation: Calibratio
                      initial: PrecisionPlan = PrecisionPlan(), exclude_types: Sequence[str] = ()
                      ) -> MixedPrecisionResult:
     """The automatic search on graphs already at hand: ``reference`` is the prepared float graph the output
-    SQNR is measured against, ``calibrated`` the (possibly bias-corrected) graph with ranges recorded.
+    SQNR is measured against, ``calibrated`` the graph with ranges recorded (when bias-corrected, layers
+    lifted to float get ``reference``'s biases back).
     Starting from the ``initial`` plan (the user's own float and int16 layers), lift the worst int8 layer
     to ``lift`` until the targets are met on ``evaluation`` (see ``auto_mixed_precision``)."""
     check_targets(target_sqnr_db, target_accuracy, labels, lift)
     plan = initial
     steps: list[Step] = []
     while True:
-        graph = quantize_mixed(calibrated, plan, per_channel=per_channel, verify=verify, exclude_types=exclude_types)
+        graph = quantize_mixed(calibrated, plan, per_channel=per_channel, verify=verify, exclude_types=exclude_types,
+                               original=reference)
         report = build_report(reference, graph, evaluation, max_samples=max_samples)
         sqnr = min(row.sqnr_db for row in report.outputs)
         accuracy = top1_accuracy(graph, evaluation, labels) if target_accuracy is not None else None

@@ -179,7 +179,7 @@ def search_precision(reference: Graph, calibrated: Graph, calibration: Calibrati
     if lower:
         return result.graph
     return mixed_precision.quantize_mixed(calibrated, result.plan, per_channel=per_channel, lower=False,
-                                          verify=verify, exclude_types=exclude_types)
+                                          verify=verify, exclude_types=exclude_types, original=reference)
 
 
 def prepare(graph: Graph, verify: bool = True, io_layout: str = "nchw") -> Graph:

@@ -128,6 +128,19 @@ def test_auto_precision_meets_an_sqnr_target(capsys, tmp_path, cnn, files, float
     assert "warning" not in err
 
 
+def test_auto_precision_after_bias_correction_gives_float_layers_their_own_bias(cnn, calib, float_graph,
+                                                                                   held_out):
+    images = held_out[0][:100]
+    corrected = quantize(cnn, "int8", {"input": calib}, bias_correction=True)
+    target = output_sqnr(float_graph, corrected, images) + 2.0
+    auto = AutoPrecision(target_sqnr_db=target, evaluation={"input": images}, lift="float")
+    graph = quantize(cnn, "int8", {"input": calib}, bias_correction=True, auto_precision=auto)
+    assert output_sqnr(float_graph, graph, images) >= target
+    original = {op.loc: op.operand(2).const_value for op in float_graph.ops_of_kind("core.conv2d")}
+    lifted = graph.ops_of_kind("core.conv2d")
+    assert lifted and all(np.array_equal(op.operand(2).const_value, original[op.loc]) for op in lifted)
+
+
 def test_auto_precision_meets_an_accuracy_target_through_the_api(cnn, calib, float_graph, held_out):
     images, labels = held_out
     goal = top1(float_graph, images, labels) - 0.005

@@ -11,7 +11,7 @@ from qcompiler.interpreter import run
 from qcompiler.ir import Graph
 from qcompiler.onnx_import import import_onnx
 from qcompiler.pass_manager import PassManager, parse_pipeline
-from qcompiler.passes.bias_correction import bias_correction
+from qcompiler.passes.bias_correction import bias_correction, restore_biases
 from qcompiler.passes.insert_qdq import insert_qdq
 from qcompiler.types import TensorType
 
@@ -159,3 +159,28 @@ def test_conv_shift_is_the_mean_output_change(kind, weight_shape):
     # rounded weights with the corrected bias keep the float mean output
     graph.ops_of_kind(kind)[0].operand(1).producer.attrs["value"] = rounded_weight
     assert np.abs(mean_output(graph) - float_mean).max() < 2e-5 < np.abs(expected).max()
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_excluded_layers_keep_their_bias_and_restore_undoes_the_correction(with_bias):
+    rng = np.random.default_rng(1)
+    weight = rng.standard_normal((3, 4)).astype(np.float32)
+    bias = rng.standard_normal(3).astype(np.float32) if with_bias else None
+    samples = {"x": (rng.random((10, 1, 4)) + 1).astype(np.float32)}
+
+    def fc_bias(graph: Graph):
+        value = graph.ops_of_kind("core.fully_connected")[0].operand(2)
+        return None if value is None else value.const_value
+
+    for exclude in (["fc"], ["y"]):  # by loc or by result name
+        untouched = fc_graph(weight, bias)
+        assert bias_correction(untouched, samples, exclude=exclude) == {}
+        assert np.array_equal(fc_bias(untouched), bias) if with_bias else fc_bias(untouched) is None
+    assert bias_correction(fc_graph(weight, bias), samples, exclude_types=["core.fully_connected"]) == {}
+    original, corrected = fc_graph(weight, bias), fc_graph(weight, bias)
+    shift = bias_correction(corrected, samples)["fc"]
+    assert np.abs(shift).max() > 0
+    assert restore_biases(corrected, original, ["other"]) == 0
+    assert restore_biases(corrected, original, ["fc"]) == 1
+    assert np.array_equal(fc_bias(corrected), bias) if with_bias else fc_bias(corrected) is None
+    assert restore_biases(corrected, original, ["fc"]) == 0
