@@ -23,6 +23,7 @@ from qcompiler.calibration_data import CalibrationSource, calibration_feeds
 from qcompiler.errors import QCompilerError
 from qcompiler.interpreter import run
 from qcompiler.ir import Graph, Op, Value
+from qcompiler.layer_names import is_named
 from qcompiler.ops.registry import evaluate_op
 from qcompiler.pass_manager import Pass, register_pass
 from qcompiler.value_ranges import is_float_tensor
@@ -113,7 +114,7 @@ def bias_correction(graph: Graph, samples: CalibrationSource, *, per_channel: bo
     ``insert-qdq`` takes them) keep their bias."""
     skipped = frozenset(exclude)
     layers = [op for op in graph if correctable(op) is not None and op.kind not in exclude_types
-              and not _named(op, skipped)]
+              and not is_named(op, skipped)]
     if not layers:
         return {}
     means = mean_inputs(graph, layers, samples, max_samples)
@@ -144,10 +145,6 @@ def bias_correction(graph: Graph, samples: CalibrationSource, *, per_channel: bo
     return shifts
 
 
-def _named(op: Op, names: frozenset[str]) -> bool:
-    return op.loc in names or any(v.name in names for v in op.results if v.name)
-
-
 def restore_biases(graph: Graph, original: Graph, layers: Collection[str]) -> int:
     """Give the layers named in ``layers`` (loc or result name) of a bias-corrected ``graph`` back the bias
     they have in ``original``, the same prepared graph before ``bias_correction``: a layer that ends up float
@@ -159,7 +156,7 @@ def restore_biases(graph: Graph, original: Graph, layers: Collection[str]) -> in
     for op, before in pairs:
         rule = correctable(op)
         assert rule is not None
-        if not _named(op, names) or op.kind != before.kind or op.loc != before.loc or rule.bias is None:
+        if not is_named(op, names) or op.kind != before.kind or op.loc != before.loc or rule.bias is None:
             continue
         old = before.operand(rule.bias) if rule.bias < before.num_operands else None
         new = op.operand(rule.bias) if rule.bias < op.num_operands else None

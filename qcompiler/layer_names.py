@@ -4,10 +4,10 @@ one-line error, with close matches, for a name that matches no op or tensor."""
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import AbstractSet, Iterable
 
 from qcompiler.errors import QCompilerError
-from qcompiler.ir import Graph
+from qcompiler.ir import Graph, Op
 
 #: How many close matches an error lists.
 CLOSE_MATCHES = 4
@@ -20,6 +20,11 @@ class UnknownLayerError(QCompilerError):
 def layer_names(graph: Graph) -> set[str]:
     """Every name that picks a layer of ``graph``: its ops' locs (the user's node names) and result names."""
     return {op.loc for op in graph if op.loc} | {v.name for op in graph for v in op.results if v.name}
+
+
+def is_named(op: Op, names: AbstractSet[str]) -> bool:
+    """Whether one of ``names`` picks ``op``: its loc or one of its results' names."""
+    return (op.loc is not None and op.loc in names) or any(v.name in names for v in op.results if v.name)
 
 
 def check_layer_names(graph: Graph, names: Iterable[str], option: str) -> None:

@@ -25,6 +25,7 @@ from qcompiler.calibration_data import CalibrationSource, calibration_feeds
 from qcompiler.errors import QCompilerError
 from qcompiler.interpreter import run
 from qcompiler.ir import Graph, Op, Value
+from qcompiler.layer_names import is_named
 from qcompiler.pass_manager import get_pass
 from qcompiler.quant_report import QuantReport, build_report
 from qcompiler.quantize import ModelSource, load, prepare, run_passes
@@ -60,10 +61,6 @@ class PrecisionPlan:
 
 
 # -- int16 layers in QDQ form --------------------------------------------------------------------------------
-def _named(op: Op, names: frozenset[str]) -> bool:
-    return (op.loc is not None and op.loc in names) or any(v.name in names for v in op.results if v.name)
-
-
 def activation_operands(op: Op) -> list[int]:
     """The indices of ``op``'s operands that carry activations (data operands other than weight and bias)."""
     rule = weight_rule(op)
@@ -217,7 +214,7 @@ def lift_to_int16(graph: Graph, layers: Sequence[str]) -> list[Op]:
     found: set[str] = set()
     chosen: list[Op] = []
     for op in graph.ops:
-        if _named(op, names):
+        if is_named(op, names):
             found |= {n for n in names if n == op.loc or any(v.name == n for v in op.results)}
             if _int8_layer(op):
                 chosen.append(op)
@@ -231,7 +228,7 @@ def lift_to_int16(graph: Graph, layers: Sequence[str]) -> list[Op]:
     missing = sorted(names - found)
     if missing:
         raise QCompilerError(f"int16 layers name no op or tensor: {', '.join(missing)}")
-    unlifted = sorted(n for n in names if not any(_named(op, frozenset([n])) for op in lifted))
+    unlifted = sorted(n for n in names if not any(is_named(op, frozenset([n])) for op in lifted))
     if unlifted:
         raise QCompilerError(f"cannot run in int16: {', '.join(unlifted)} (not an int8 layer: it stays float "
                              f"or has no integer kernel)")
