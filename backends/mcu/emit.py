@@ -248,7 +248,8 @@ def generate(graph: Graph, name: str = "model", compress: bool = True) -> Librar
                "inputs": inputs, "outputs": outputs, "weights": pack.arrays, "alignment": ALIGNMENT,
                "kernels": sorted(s for s in sources if not s.endswith(".h")), "headers": COMMON_HEADERS,
                "lower_bound": placement.plan.lower_bound, "weight_bytes": pack.nbytes,
-               "macs": sum(s.macs for s in steps)}
+               "macs": sum(s.macs for s in steps),
+               "layer_weights": [sum(c.bytes for _, c in choices if c), sum(c.dense_bytes for _, c in choices if c)]}
     report = BackendReport(prefix, placement.plan.size, placement.plan.lower_bound,
                            sum(e["bytes"] for e in inputs + outputs), pack.nbytes, context["macs"], layers)
     env = template_environment()
