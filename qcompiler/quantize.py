@@ -101,6 +101,10 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
         raise QCompilerError(f"unknown quantization mode '{mode}' (choose from {', '.join(MODES)})")
     check_accuracy_options(mode, calibration, bias_correction, int16_layers, auto_precision)
     float_layers = list(dict.fromkeys([*exclude, *keep_float]))
+    if int16_layers:
+        from qcompiler.mixed_precision import PrecisionPlan, check_plan
+
+        check_plan(PrecisionPlan(tuple(float_layers), tuple(int16_layers)))
     graph = prepare(load(model, input_shapes), verify)
     prequantized = is_prequantized(graph)
     if prequantized and (bias_correction or int16_layers or auto_precision is not None):
@@ -131,9 +135,8 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
                                             exclude_types=list(exclude_types)))
     run_passes(graph, steps, verify)
     if int16_layers:
-        from qcompiler.mixed_precision import check_plan, lift_to_int16, PrecisionPlan
+        from qcompiler.mixed_precision import lift_to_int16
 
-        check_plan(PrecisionPlan(tuple(float_layers), tuple(int16_layers)))
         lift_to_int16(graph, int16_layers)
     if lower:
         run_passes(graph, [get_pass("lower-quantized")()], verify)
