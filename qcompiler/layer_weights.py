@@ -103,9 +103,11 @@ def layer_weights(graph: Graph, exclude: Sequence[str] = (), only: Sequence[str]
 
 
 def matches(op: Op, names: Iterable[str]) -> bool:
-    """Whether ``op``'s location or one of its result names is in ``names``."""
-    wanted = set(names)
-    return bool(wanted) and (op.loc in wanted or any(v.name in wanted for v in op.results))
+    """Whether ``op``'s location or one of its result names is in ``names``. A missing location or name
+    (None) never matches, even when ``names`` holds None: otherwise every unnamed op would."""
+    wanted = {name for name in names if name is not None}
+    return bool(wanted) and ((op.loc is not None and op.loc in wanted)
+                             or any(v.name is not None and v.name in wanted for v in op.results))
 
 
 def replace_const_operand(op: Op, index: int, array: np.ndarray, attrs: Optional[dict] = None) -> Value:
