@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from typing import Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from qcompiler.cli.accuracy_options import (accuracy_inputs, accuracy_options, accuracy_requested,
                                             add_accuracy_arguments, check_accuracy_arguments, warnings_as_lines)
 from qcompiler.cli.model_io import add_model_arguments, check_output, load_model_from_args
 from qcompiler.errors import QCompilerError, UsageError
+
+if TYPE_CHECKING:
+    from qcompiler.pass_manager import PassManager
 
 #: What ``--quantize`` accepts: no quantization, or a mode of ``qcompiler.quantize``.
 QUANTIZE_CHOICES = ("none", "float16", "dynamic", "weight-only", "int8", "int16x8")
@@ -49,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
                              "at all; calibration samples then come in NHWC too (default: nchw)")
     parser.add_argument("-o", "--output", metavar="FILE", required=True,
                         help="the file to write (.tflite), or the folder of the C library for --target mcu|hexagon")
+    parser.add_argument("--post-quantize-pipeline", metavar="PIPELINE", default="",
+                        help="a pass pipeline run on the quantized graph (after lower-quantized, before the "
+                             "backend), e.g. \"cluster-int8{clusters=16 exclude=/conv1/Conv}\"; needs --quantize "
+                             "int8 or int16x8")
     add_accuracy_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -71,11 +78,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--calibration applies to --quantize int8 or int16x8, not {args.quantize}")
     if args.io_type == "int8" and args.quantize not in ("none", "int8"):
         raise UsageError(f"--io-type int8 needs an int8 model, not --quantize {args.quantize}")
+    post_quantize = post_quantize_pipeline(args.post_quantize_pipeline, args.quantize)
     graph = prepare(load_model_from_args(args), io_layout=args.input_layout)
     if args.quantize != "none":
         require_quantization_passes(args.quantize)
         with warnings_as_lines():
             graph = quantize(graph, args.quantize, args.calibration, **accuracy_options(args, graph))
+    if post_quantize is not None:
+        with warnings_as_lines():
+            post_quantize.run(graph)
     if args.target in TARGET_HOOKS:
         sys.stdout.write(run_target_hook(args, graph) + "\n")
         return 0
@@ -91,6 +102,20 @@ def run_target_hook(args: argparse.Namespace, graph) -> str:
 
     module, _, function = TARGET_HOOKS[args.target].partition(":")
     return getattr(importlib.import_module(module), function)(args, graph)
+
+
+def post_quantize_pipeline(text: str, mode: str) -> "Optional[PassManager]":
+    """The ``--post-quantize-pipeline`` pass manager (None when not given), parsed before any work so that a bad
+    pipeline fails at once; it runs on an integer graph, so it needs a full-integer ``mode``."""
+    from qcompiler.pass_manager import PassManager, parse_pipeline
+    from qcompiler.quantize import FULL_INTEGER_MODES
+
+    if not text.strip():
+        return None
+    if mode not in FULL_INTEGER_MODES:
+        raise UsageError(f"--post-quantize-pipeline runs on the quantized graph: it needs --quantize int8 or "
+                         f"int16x8, not {mode}")
+    return PassManager(parse_pipeline(text))
 
 
 def require_quantization_passes(mode: str) -> None:
