@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -28,6 +29,7 @@ from qcompiler.backends.mcu.target import write_target  # noqa: E402
 from qcompiler.backends.tflite.runtime import run_tflite  # noqa: E402
 from qcompiler.cli.model_io import load_model  # noqa: E402
 from qcompiler.emulate import build, count_instructions, emulate  # noqa: E402
+from qcompiler.library_size import cm4_sections  # noqa: E402
 from qcompiler.quantize import prepare, quantize  # noqa: E402
 
 SHARED = Path(os.environ.get("QCOMPILER_SHARED_MODELS", "/work/shared/models"))
@@ -105,19 +107,9 @@ def tflm_outputs(model: bytes, arena: int, images: np.ndarray) -> np.ndarray:
 
 
 def flash_bytes(folder: Path, build_dir: Path) -> dict[str, int]:
-    """text + rodata of the Cortex-M4 library (the archive's objects; weights included)."""
-    subprocess.run(["make", "-s", "-C", str(folder), f"BUILD={build_dir}", "cm4-lib"], check=True,
-                   capture_output=True)
-    listing = subprocess.run(["arm-none-eabi-size", "-A", str(next((build_dir / "cm4").glob("lib*.a")))],
-                             check=True, capture_output=True, text=True).stdout
-    sections = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
-    for line in listing.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[1].isdigit():
-            for key in sections:
-                if parts[0] == f".{key}" or parts[0].startswith(f".{key}."):
-                    sections[key] += int(parts[1])
-    return sections
+    """Section bytes (text, rodata, data, bss) of the Cortex-M4 library, weights included
+    (``library_size.cm4_sections``, the one the CLI's report uses)."""
+    return dataclasses.asdict(cm4_sections(folder, build_dir))
 
 
 def bench_model(name: str, images: int, qemu: bool, count: bool) -> dict:
