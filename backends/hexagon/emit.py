@@ -4,20 +4,18 @@ call otherwise, plus the Hexagon runtime, harness and Makefile."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from qcompiler.backends.c_common.identifiers import c_identifier, comment_text
-from qcompiler.backends.c_common.report import BackendReport, LayerRow
+from qcompiler.backends.c_common.report import LayerRow
 from qcompiler.backends.c_common.schedule import Step, build_schedule
 from qcompiler.backends.c_common.weights import WeightPack
 from qcompiler.backends.hexagon.lower import KERNELS as HVX_KERNELS
 from qcompiler.backends.hexagon.lower import ArrayField, hvx_step
-from qcompiler.backends.mcu.emit import (COMMON_HEADERS, CName, Library, Placement, _interface, _interface_steps,
-                                         _label, _placement, _ref, c_initializer, template_environment,
-                                         template_file)
-from qcompiler.backends.mcu.lower import ITEMSIZES, KERNELS, RULES
-from qcompiler.errors import QCompilerError
+from qcompiler.backends.mcu.emit import (COMMON_HEADERS, CName, Library, Placement, _interface_steps, _label,
+                                         _placement, _ref, assemble, c_initializer, check_interface,
+                                         report_files, template_environment, template_file)
+from qcompiler.backends.mcu.lower import KERNELS, RULES
 from qcompiler.ir import Graph
 
 #: Byte alignment of the arena, its buffers and the constant arrays: one HVX vector.
@@ -53,11 +51,7 @@ def generate(graph: Graph, name: str = "model") -> Library:
     source for the HVX build and for the scalar builds (Hexagon with QC_SCALAR_ONLY, the host)."""
     prefix = c_identifier(name, "model")
     steps, direct = _interface_steps(graph, build_schedule(graph, RULES, "hexagon"))
-    for value in list(graph.inputs) + list(graph.outputs):
-        if value.type.element not in ITEMSIZES or value.type.shape is None \
-                or any(not isinstance(d, int) for d in value.type.shape):
-            raise QCompilerError(f"the Hexagon backend needs static i8/f32 model inputs and outputs, got "
-                                 f"'{value.name}' of type {value.type.element} {value.type.shape}")
+    check_interface(graph, "Hexagon")
     pack = WeightPack(prefix)
     placement = Placement(graph, steps, direct, pack, ALIGNMENT)
     calls, layers, sources = [], [], set()
@@ -86,15 +80,8 @@ def generate(graph: Graph, name: str = "model") -> Library:
         layers.append(LayerRow(index, step.op.kind, comment_text(label), kernel, step.macs,
                                [_placement(v, loc) for v, loc in zip(step.inputs, reads)],
                                [_placement(step.outputs[0], written)], index in placement.in_place_steps))
-    inputs = _interface(list(graph.inputs), [v.name or f"input{i}" for i, v in enumerate(graph.inputs)])
-    outputs = _interface(list(graph.outputs), list(graph.output_names))
-    context = {"name": prefix, "macro": prefix.upper(), "arena_size": placement.plan.size, "calls": calls,
-               "inputs": inputs, "outputs": outputs, "weights": pack.arrays, "alignment": ALIGNMENT,
-               "kernels": sorted(s for s in sources if not s.endswith(".h")), "headers": COMMON_HEADERS + HVX_HEADERS,
-               "lower_bound": placement.plan.lower_bound, "weight_bytes": pack.nbytes,
-               "macs": sum(s.macs for s in steps)}
-    report = BackendReport(prefix, placement.plan.size, placement.plan.lower_bound,
-                           sum(e["bytes"] for e in inputs + outputs), pack.nbytes, context["macs"], layers)
+    context, report = assemble(graph, prefix, placement, pack, steps, calls, layers, sources,
+                               COMMON_HEADERS + HVX_HEADERS, ALIGNMENT)
     env = template_environment()
     files = {
         f"{prefix}.h": env.get_template("mcu/model.h.j2").render(context),
@@ -103,10 +90,7 @@ def generate(graph: Graph, name: str = "model") -> Library:
         "Makefile": env.get_template("hexagon/Makefile.j2").render(context),
         "README.md": env.get_template("hexagon/README.md.j2").render(context),
         "harness/main.c": env.get_template("hexagon/harness/main.c.j2").render(context),
-        "report.json": json.dumps(report.to_json(), indent=1, sort_keys=True) + "\n",
-        "report.txt": report.to_text(),
-        "interface.json": json.dumps({"name": prefix, "target": "hexagon", "inputs": inputs, "outputs": outputs},
-                                     indent=1, sort_keys=True) + "\n",
+        **report_files(context, report, "hexagon"),
     }
     for runtime in RUNTIME_FILES:
         files[f"runtime/{runtime}"] = template_file(f"hexagon/runtime/{runtime}")
@@ -118,7 +102,7 @@ def generate(graph: Graph, name: str = "model") -> Library:
         folder = "hexagon" if source.startswith("qc_hvx") else "mcu"
         for path in ((source,) if source.endswith(".h") else (f"{source}.h", f"{source}.c")):
             files[f"kernels/{path}"] = template_file(f"{folder}/kernels/{path}")
-    return Library(prefix, files, report, placement.plan, {"inputs": inputs, "outputs": outputs})
+    return Library(prefix, files, report, placement.plan, {"inputs": context["inputs"], "outputs": context["outputs"]})
 
 
 def write_library(graph: Graph, folder: str, name: str = "model") -> Library:

@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Optional
 
 import jinja2
 import numpy as np
@@ -204,6 +204,43 @@ def _interface(values: list[Value], names: list[str]) -> list[dict[str, Any]]:
     return entries
 
 
+def check_interface(graph: Graph, backend: str) -> None:
+    """Raise a one-line error unless every model input and output is a static i8/f32 tensor (what the
+    generated C interface can pass); ``backend`` names the backend in the message."""
+    for value in list(graph.inputs) + list(graph.outputs):
+        if value.type.element not in ITEMSIZES or value.type.shape is None \
+                or any(not isinstance(d, int) for d in value.type.shape):
+            raise QCompilerError(f"the {backend} backend needs static i8/f32 model inputs and outputs, got "
+                                 f"'{value.name}' of type {value.type.element} {value.type.shape}")
+
+
+def assemble(graph: Graph, prefix: str, placement: Placement, pack: WeightPack, steps: list[Step],
+             calls: list[dict[str, Any]], layers: list[LayerRow], sources: set[str], headers: tuple[str, ...],
+             alignment: int) -> tuple[dict[str, Any], BackendReport]:
+    """The template context of a C library (interface, arena, calls, weights, kernels) and its report: what the
+    MCU and Hexagon emitters share once their steps are rendered into ``calls`` and ``layers``."""
+    inputs = _interface(list(graph.inputs), [v.name or f"input{i}" for i, v in enumerate(graph.inputs)])
+    outputs = _interface(list(graph.outputs), list(graph.output_names))
+    context = {"name": prefix, "macro": prefix.upper(), "arena_size": placement.plan.size, "calls": calls,
+               "inputs": inputs, "outputs": outputs, "weights": pack.arrays, "alignment": alignment,
+               "kernels": sorted(s for s in sources if not s.endswith(".h")), "headers": headers,
+               "lower_bound": placement.plan.lower_bound, "weight_bytes": pack.nbytes,
+               "macs": sum(s.macs for s in steps)}
+    report = BackendReport(prefix, placement.plan.size, placement.plan.lower_bound,
+                           sum(e["bytes"] for e in inputs + outputs), pack.nbytes, context["macs"], layers)
+    return context, report
+
+
+def report_files(context: dict[str, Any], report: BackendReport, target: Optional[str] = None) -> dict[str, str]:
+    """report.json, report.txt and interface.json of a library (``target`` goes into the interface when given,
+    so that tools tell a Hexagon library from an MCU one)."""
+    interface = {"name": context["name"], **({"target": target} if target else {}),
+                 "inputs": context["inputs"], "outputs": context["outputs"]}
+    return {"report.json": json.dumps(report.to_json(), indent=1, sort_keys=True) + "\n",
+            "report.txt": report.to_text(),
+            "interface.json": json.dumps(interface, indent=1, sort_keys=True) + "\n"}
+
+
 def generate(graph: Graph, name: str = "model", compress: bool = True) -> Library:
     """The C library for a quantized ``graph`` (after lower-quantized), its files named after ``name``; with
     ``compress`` each layer's weights take their smallest storage (plain, packed codebook indices or sparse)."""
@@ -211,11 +248,7 @@ def generate(graph: Graph, name: str = "model", compress: bool = True) -> Librar
     steps, direct = _interface_steps(graph, build_schedule(graph, RULES, "mcu"))
     choices = [compress_step(step) if compress else (step, None) for step in steps]
     steps = [step for step, _ in choices]
-    for value in list(graph.inputs) + list(graph.outputs):
-        if value.type.element not in ITEMSIZES or value.type.shape is None \
-                or any(not isinstance(d, int) for d in value.type.shape):
-            raise QCompilerError(f"the MCU backend needs static i8/f32 model inputs and outputs, got "
-                                 f"'{value.name}' of type {value.type.element} {value.type.shape}")
+    check_interface(graph, "MCU")
     pack = WeightPack(prefix)
     placement = Placement(graph, steps, direct, pack)
     calls, layers, sources = [], [], set()
@@ -242,16 +275,10 @@ def generate(graph: Graph, name: str = "model", compress: bool = True) -> Librar
                                [_placement(v, loc) for v, loc in zip(step.inputs, reads)],
                                [_placement(step.outputs[0], written)], index in placement.in_place_steps,
                                *((storage.kind, storage.bytes, storage.dense_bytes) if storage else ())))
-    inputs = _interface(list(graph.inputs), [v.name or f"input{i}" for i, v in enumerate(graph.inputs)])
-    outputs = _interface(list(graph.outputs), list(graph.output_names))
-    context = {"name": prefix, "macro": prefix.upper(), "arena_size": placement.plan.size, "calls": calls,
-               "inputs": inputs, "outputs": outputs, "weights": pack.arrays, "alignment": ALIGNMENT,
-               "kernels": sorted(s for s in sources if not s.endswith(".h")), "headers": COMMON_HEADERS,
-               "lower_bound": placement.plan.lower_bound, "weight_bytes": pack.nbytes,
-               "macs": sum(s.macs for s in steps),
-               "layer_weights": [sum(c.bytes for _, c in choices if c), sum(c.dense_bytes for _, c in choices if c)]}
-    report = BackendReport(prefix, placement.plan.size, placement.plan.lower_bound,
-                           sum(e["bytes"] for e in inputs + outputs), pack.nbytes, context["macs"], layers)
+    context, report = assemble(graph, prefix, placement, pack, steps, calls, layers, sources, COMMON_HEADERS,
+                               ALIGNMENT)
+    context["layer_weights"] = [sum(c.bytes for _, c in choices if c), sum(c.dense_bytes for _, c in choices if c)]
+    inputs, outputs = context["inputs"], context["outputs"]
     env = template_environment()
     files = {
         f"{prefix}.h": env.get_template("mcu/model.h.j2").render(context),
@@ -263,10 +290,7 @@ def generate(graph: Graph, name: str = "model", compress: bool = True) -> Librar
         "harness/main.c": env.get_template("harness/main.c.j2").render(context),
         "harness/cm4_startup.c": template_file("harness/cm4_startup.c"),
         "harness/cm4.ld": template_file("harness/cm4.ld"),
-        "report.json": json.dumps(report.to_json(), indent=1, sort_keys=True) + "\n",
-        "report.txt": report.to_text(),
-        "interface.json": json.dumps({"name": prefix, "inputs": inputs, "outputs": outputs}, indent=1,
-                                     sort_keys=True) + "\n",
+        **report_files(context, report),
     }
     for header in COMMON_HEADERS:
         files[f"kernels/{header}"] = template_file(f"mcu/kernels/{header}")
