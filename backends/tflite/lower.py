@@ -91,8 +91,10 @@ class LoweringContext:
         return "tensor"
 
     def const(self, array: Any, hint: str, type: Optional[TensorType] = None) -> int:
-        """A new constant tensor holding ``array`` (its IR type by default)."""
-        array = np.ascontiguousarray(array)
+        """A new constant tensor holding ``array`` (its IR type by default); a 0-d array stays a scalar
+        (``np.ascontiguousarray`` would make it shape (1,), and GATHER would then keep the gathered axis)."""
+        array = np.asarray(array)
+        array = np.ascontiguousarray(array).reshape(array.shape)
         return self.add_tensor(hint, type or TensorType.of(array), array)
 
     def int32_const(self, values: Sequence[int] | int, hint: str) -> int:
