@@ -14,7 +14,7 @@ from qcompiler.errors import QCompilerError
 #: C element types by numpy dtype.
 C_TYPES = {
     np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t",
-    np.dtype(np.int32): "int32_t", np.dtype(np.float32): "float",
+    np.dtype(np.int32): "int32_t", np.dtype(np.float32): "float", np.dtype(np.float64): "double",
 }
 
 #: Values per line in the generated arrays.
@@ -30,7 +30,13 @@ def c_type(dtype: np.dtype) -> str:
 
 
 def c_literal(value, dtype: np.dtype) -> str:
-    """One array element as a C literal: exact for integers and float32 (shortest round-trip repr)."""
+    """One array element as a C literal: exact for integers, float32 (shortest round-trip repr) and float64
+    (a C99 hex float literal, the double's bits with no decimal conversion)."""
+    if np.dtype(dtype) == np.float64:
+        number = float(value)
+        if not np.isfinite(number):
+            raise QCompilerError(f"the C backend cannot store the double {number}")
+        return number.hex()
     if np.dtype(dtype) == np.float32:
         text = repr(float(np.float32(value)))
         return ("(-1.0f/0.0f)" if value < 0 else "(1.0f/0.0f)") if "inf" in text else text + "f"

@@ -77,10 +77,11 @@ def _derived(step: Step, kind: str, params: dict[str, Any], arrays: dict[str, np
     return replace(step, kernel=kind, sources=KERNELS[kind][2], params=params, arrays=arrays)
 
 
-def _gemm(step: Step, filter_2d: np.ndarray, bias: Optional[np.ndarray], multiplier: np.ndarray,
-          shift: np.ndarray) -> Optional[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+def _gemm(step: Step, filter_2d: np.ndarray, bias: Optional[np.ndarray], multiplier: Optional[np.ndarray],
+          shift: Optional[np.ndarray]) -> Optional[tuple[dict[str, Any], dict[str, np.ndarray]]]:
     """The qc_hvx_gemm_t initializer and arrays of a layer with an ``[out, taps]`` filter, or None past the
-    limits of the kernels' row buffer."""
+    limits of the kernels' row buffer; without ``multiplier`` the gemm has no requant lanes (the kernel
+    rescales by itself)."""
     out_c, taps = filter_2d.shape
     groups = -(-taps // 4)
     if groups * 4 > ROW_BYTES:
@@ -88,11 +89,13 @@ def _gemm(step: Step, filter_2d: np.ndarray, bias: Optional[np.ndarray], multipl
     p = step.params
     fields = {"out_c": out_c, "groups": groups, "filter": ArrayField("packed_filter", "const int8_t *"),
               "start": ArrayField("start", "const int32_t *"),
-              "requant": ArrayField("requant", "const qc_hvx_requant_t *"),
               "output_offset": p["output_offset"], "act_min": p["act_min"], "act_max": p["act_max"]}
     arrays = {"packed_filter": packing.gemm_filter(filter_2d),
-              "start": packing.gemm_accumulator_start(filter_2d, bias, p["input_offset"]),
-              "requant": packing.requant_lanes(np.broadcast_to(multiplier, (out_c,)), np.broadcast_to(shift, (out_c,)))}
+              "start": packing.gemm_accumulator_start(filter_2d, bias, p["input_offset"])}
+    if multiplier is not None and shift is not None:
+        fields["requant"] = ArrayField("requant", "const qc_hvx_requant_t *")
+        arrays["requant"] = packing.requant_lanes(np.broadcast_to(multiplier, (out_c,)),
+                                                  np.broadcast_to(shift, (out_c,)))
     return fields, arrays
 
 
@@ -113,15 +116,12 @@ def fully_connected_variant(step: Step) -> Optional[Step]:
     only: the core folds no filter offset)."""
     if step.params["filter_offset"] != 0:
         return None
-    gemm = _gemm(step, step.arrays["filter"], step.arrays.get("bias"), step.arrays["multiplier"],
-                 step.arrays["shift"])
+    gemm = _gemm(step, step.arrays["filter"], step.arrays.get("bias"), None, None)
     if gemm is None:
         return None
     fields, arrays = gemm
-    del fields["requant"], arrays["requant"]
-    shape = {**scalar_fields(step), "multiplier": ArrayField("multiplier", "const int32_t *"),
-             "shift": ArrayField("shift", "const int32_t *")}
-    arrays.update(multiplier=step.arrays["multiplier"], shift=step.arrays["shift"])
+    shape = {**scalar_fields(step), "scale": ArrayField("scale", "const double *")}
+    arrays["scale"] = step.arrays["scale"]
     return _derived(step, "hvx_fully_connected", {"shape": shape, "gemm": fields}, arrays)
 
 

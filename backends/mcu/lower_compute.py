@@ -88,7 +88,8 @@ def lower_depthwise_conv2d(op: Op) -> Step:
 
 @rule("q.fully_connected")
 def lower_fully_connected(op: Op) -> Step:
-    """FULLY_CONNECTED: every leading dim is a row; per-tensor or per-channel requantization."""
+    """FULLY_CONNECTED: every leading dim is a row; per-tensor or per-channel rescaling by the exact double
+    scales of ``q.fully_connected`` (``effective_scales``)."""
     source = shape_of(op, op.operand(0))
     out_features, in_features = shape_of(op, op.operand(1))
     rows = int(np.prod(source)) // in_features
@@ -101,6 +102,10 @@ def lower_fully_connected(op: Op) -> Step:
     step = _accumulator_step(op, "fully_connected", fields, channels, constant_of(op, 1, np.int8),
                              rows * in_features * out_features,
                              overlap.row_first_reads(rows, in_features, out_features))
+    # LiteRT's reference kernel (and the interpreter) rescale in double, not by the fixed-point multiplier.
+    del step.arrays["multiplier"], step.arrays["shift"]
+    step.arrays["scale"] = np.ascontiguousarray(get_op_def(op.kind).effective_scales(op)[:channels],
+                                                dtype=np.float64)
     return step
 
 

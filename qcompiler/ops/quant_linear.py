@@ -242,14 +242,20 @@ class QFullyConnected(AccumulatingOp, FullyConnected):
         That equals one exact rounding of ``acc * multiplier`` except near ties, where the multiplier's own
         rounding error decides (digits_mlp int16x8, test image 395, last layer: -12948.499995 vs -12948.5000005).
         """
-        source, result = operand_type(op, 0).quant, op.result.type.quant
-        weight = np.asarray(weight_scales(op, 1, self.weight_axis(op), self.out_channels(op)), dtype=np.float64)
-        effective = float32_scale(source.scale) * weight / float32_scale(result.scale)
+        effective = self.effective_scales(op)
 
         def scaled(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
             return round_half_away(np.asarray(acc, dtype=np.float64) * effective).astype(np.int64)
 
         return scaled
+
+    def effective_scales(self, op: Op) -> np.ndarray:
+        """The double multiplier of every output channel as LiteRT's reference kernel computes it:
+        ``double(s_in) * double(s_w) / double(s_out)`` from the float32 scales (the C backends store these
+        exact doubles so that their kernels round the same products)."""
+        source, result = operand_type(op, 0).quant, op.result.type.quant
+        weight = np.asarray(weight_scales(op, 1, self.weight_axis(op), self.out_channels(op)), dtype=np.float64)
+        return float32_scale(source.scale) * weight / float32_scale(result.scale)
 
     def derive_attrs(self, op: Op) -> dict[str, Any]:
         attrs = super().derive_attrs(op)

@@ -1,6 +1,6 @@
 /* int8 fully connected layer with HVX, bit-exact with TFLite's reference FULLY_CONNECTED. */
 #include "qc_hvx_fully_connected_s8.h"
-#include "qc_fixed_point.h"
+#include "qc_rounding.h"
 
 #if QC_HVX
 void qc_hvx_fully_connected_s8(const qc_hvx_fully_connected_params_t *p, const int8_t *input, int8_t *output)
@@ -23,10 +23,8 @@ void qc_hvx_fully_connected_s8(const qc_hvx_fully_connected_params_t *p, const i
             *(HVX_Vector *)acc = qc_hvx_gemm_accumulate(&p->gemm, words, tile);
             for (lane = 0; lane < count; ++lane) {
                 const int channel = s->per_channel ? first + lane : 0;
-                const int32_t value = qc_requantize_single_rounding(acc[lane], s->multiplier[channel],
-                                                                    s->shift[channel]) + s->output_offset;
-                output[(long)r * s->out_features + first + lane] = (int8_t)qc_clamp_i32(value, s->act_min,
-                                                                                        s->act_max);
+                output[(long)r * s->out_features + first + lane] = (int8_t)qc_rescale_double(
+                    acc[lane], s->scale[channel], s->output_offset, s->act_min, s->act_max);
             }
         }
     }

@@ -53,15 +53,6 @@ static inline int32_t qc_requantize(int32_t x, int32_t multiplier, int32_t shift
     return qc_rounding_divide_by_pot(qc_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
-/* x * multiplier * 2^shift rounded once (half up) from the exact 64-bit product: what LiteRT's int8
- * FULLY_CONNECTED does (measured against its reference kernels), unlike the double rounding above. */
-static inline int32_t qc_requantize_single_rounding(int32_t x, int32_t multiplier, int32_t shift)
-{
-    const int total_shift = 31 - shift;
-    const int64_t product = (int64_t)x * (int64_t)multiplier + ((int64_t)1 << (total_shift - 1));
-    return (int32_t)(product >> total_shift);
-}
-
 /* TFLite MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0). */
 static inline int32_t qc_requantize_smaller_than_one(int32_t x, int32_t multiplier, int32_t shift)
 {

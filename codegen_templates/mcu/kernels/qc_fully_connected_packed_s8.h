@@ -12,8 +12,7 @@ typedef struct {
     int per_channel;             /* 1: one multiplier per output feature, 0: one for all */
     qc_packed_weights_t weights; /* [out_features][in_features] */
     const int32_t *bias;         /* [out_features] or NULL */
-    const int32_t *multiplier;
-    const int32_t *shift;
+    const double *scale;         /* double(s_in) * double(s_w) / double(s_out), per output feature or one */
 } qc_fully_connected_packed_params_t;
 
 void qc_fully_connected_packed_s8(const qc_fully_connected_packed_params_t *p, const int8_t *input,

@@ -1,7 +1,7 @@
 /* int8 fully connected layer, bit-exact with LiteRT's reference integer FULLY_CONNECTED (which rescales the
- * accumulator with a single rounding). */
+ * accumulator in double: round(double(acc) * scale), ties away from zero). */
 #include "qc_fully_connected_s8.h"
-#include "qc_fixed_point.h"
+#include "qc_rounding.h"
 
 void qc_fully_connected_s8(const qc_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
@@ -18,8 +18,7 @@ void qc_fully_connected_s8(const qc_fully_connected_params_t *p, const int8_t *i
             if (p->bias != 0) {
                 acc += p->bias[o];
             }
-            acc = qc_requantize_single_rounding(acc, p->multiplier[channel], p->shift[channel]) + p->output_offset;
-            *output++ = (int8_t)qc_clamp_i32(acc, p->act_min, p->act_max);
+            *output++ = (int8_t)qc_rescale_double(acc, p->scale[channel], p->output_offset, p->act_min, p->act_max);
         }
     }
 }

@@ -25,6 +25,19 @@ static inline double qc_round_half_away(double x)
     return (double)whole;
 }
 
+/* LiteRT's reference FULLY_CONNECTED rescale: round(double(acc) * scale) half away from zero (every step IEEE
+ * double, so the product and its rounding equal the reference's bit for bit), plus the output offset, clamped
+ * to [act_min, act_max]. */
+static inline int32_t qc_rescale_double(int32_t acc, double scale, int32_t offset, int32_t act_min,
+                                        int32_t act_max)
+{
+    const double value = qc_round_half_away((double)acc * scale) + (double)offset;
+    if (value < (double)act_min) {
+        return act_min;
+    }
+    return value > (double)act_max ? act_max : (int32_t)value;
+}
+
 static inline float qc_round_half_away_f(float x)
 {
     return (float)qc_round_half_away((double)x);

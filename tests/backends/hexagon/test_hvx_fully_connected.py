@@ -52,7 +52,7 @@ def fc_stream(op, x: np.ndarray) -> bytes:
     fields = ("rows", "in_features", "out_features", "input_offset", "filter_offset", "output_offset", "act_min",
               "act_max", "per_channel")
     return (i32(*[p[f] for f in fields]) + array(step.arrays["filter"], "i1") + array(step.arrays.get("bias"), "<i4")
-            + array(step.arrays["multiplier"], "<i4") + array(step.arrays["shift"], "<i4")
+            + array(step.arrays["scale"], "<f8")
             + i32(hvx.params["gemm"]["groups"])
             + array(hvx.arrays["packed_filter"], "i1") + array(hvx.arrays["start"], "<i4")
             + array(x, "i1") + output_buffer(p["rows"] * p["out_features"]))

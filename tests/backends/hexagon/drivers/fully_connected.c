@@ -16,8 +16,7 @@ int main(void)
     s->act_min = qc_driver_i32(); s->act_max = qc_driver_i32(); s->per_channel = qc_driver_i32();
     s->filter = (const int8_t *)qc_driver_array();
     s->bias = (const int32_t *)qc_driver_array();
-    s->multiplier = (const int32_t *)qc_driver_array();
-    s->shift = (const int32_t *)qc_driver_array();
+    s->scale = (const double *)qc_driver_array();
     p.gemm.out_c = s->out_features;
     p.gemm.groups = qc_driver_i32();
     p.gemm.filter = (const int8_t *)qc_driver_array();
