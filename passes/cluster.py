@@ -19,13 +19,11 @@ from qcompiler.pass_manager import Pass, register_pass
 CLUSTER_ATTR = "cluster"
 
 
-@register_pass
 @dataclass
-class Cluster(Pass):
-    """k-means weight clustering (k-means++ init, fixed seed): conv/dense weights take at most ``clusters``
-    distinct values, per tensor or per output channel, optionally keeping zeros (pruned weights) at zero."""
+class ClusterOptions(Pass):
+    """The options the weight-clustering passes share (``cluster`` on float weights, ``cluster-int8`` on
+    quantized ones): one definition, so that both spell and document them alike."""
 
-    name: ClassVar[str] = "cluster"
     clusters: int = field(default=16, metadata={"doc": "distinct values per weight (or per output channel)"})
     per_channel: bool = field(default=False, metadata={"doc": "one codebook per output channel"})
     preserve_sparsity: bool = field(default=True, metadata={"doc": "zeros stay zero (one codebook entry)"})
@@ -33,10 +31,23 @@ class Cluster(Pass):
     exclude: list[str] = field(default_factory=list, metadata={"doc": "layers left alone (locations or names)"})
     only: list[str] = field(default_factory=list, metadata={"doc": "cluster just these layers (default: all)"})
 
+    def check_clusters(self) -> None:
+        """Reject a cluster count below 1 (a clear error naming the pass)."""
+        if self.clusters < 1:
+            raise QCompilerError(f"{self.name}: clusters must be at least 1, got {self.clusters}")
+
+
+@register_pass
+@dataclass
+class Cluster(ClusterOptions):
+    """k-means weight clustering (k-means++ init, fixed seed): conv/dense weights take at most ``clusters``
+    distinct values, per tensor or per output channel, optionally keeping zeros (pruned weights) at zero."""
+
+    name: ClassVar[str] = "cluster"
+
     def run(self, graph: Graph) -> bool:
         """Cluster the selected weights; return whether a weight changed."""
-        if self.clusters < 1:
-            raise QCompilerError(f"cluster: clusters must be at least 1, got {self.clusters}")
+        self.check_clusters()
         changed = False
         for weight in list(layer_weights(graph, self.exclude, self.only)):
             clustered, codebook = cluster_weight(weight, self.clusters, self.per_channel, self.preserve_sparsity,
@@ -69,11 +80,11 @@ def quantize_to(values: np.ndarray, table: np.ndarray, preserve_sparsity: bool) 
     stay exactly zero and nonzero values only take nonzero entries (when the table has any)."""
     if preserve_sparsity and np.any(table != 0):
         nonzero = values != 0
-        return np.where(nonzero, _nearest(values, table[table != 0]), np.zeros_like(values))
-    return _nearest(values, table)
+        return np.where(nonzero, nearest_entry(values, table[table != 0]), np.zeros_like(values))
+    return nearest_entry(values, table)
 
 
-def _nearest(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+def nearest_entry(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     """The nearest entry of the sorted ``table`` for every value (ties go to the lower entry)."""
     if table.size == 1:
         return np.broadcast_to(table, values.shape).astype(values.dtype)

@@ -13,12 +13,12 @@ from typing import Any, ClassVar, Optional
 
 import numpy as np
 
-from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph, Op
 from qcompiler.kmeans import kmeans_1d
 from qcompiler.layer_weights import matches
 from qcompiler.ops.registry import evaluate_op
-from qcompiler.pass_manager import Pass, register_pass
+from qcompiler.pass_manager import register_pass
+from qcompiler.passes.cluster import ClusterOptions, nearest_entry
 from qcompiler.passes.bias_correction import mean_inputs
 
 #: Quantized layer ops and the axis of their weight's output channels.
@@ -32,7 +32,7 @@ ACCUMULATOR_OPS = {"q.conv2d": ("core.conv2d", ("strides", "dilations", "padding
 
 @register_pass
 @dataclass
-class ClusterInt8(Pass):
+class ClusterInt8(ClusterOptions):
     """k-means on the int8 weights of quantized layers (k-means++ init, fixed seed; centroids rounded to int8):
     at most ``clusters`` distinct int8 values per weight, or per output channel with ``per-channel``; zero
     stays zero when ``preserve-sparsity`` (pruned weights keep their mask). With calibration samples (``data``)
@@ -40,20 +40,13 @@ class ClusterInt8(Pass):
     correction, measured layer by layer on the graph with the layers before it already clustered)."""
 
     name: ClassVar[str] = "cluster-int8"
-    clusters: int = field(default=16, metadata={"doc": "distinct int8 values per weight (or per output channel)"})
-    per_channel: bool = field(default=False, metadata={"doc": "one codebook per output channel"})
-    preserve_sparsity: bool = field(default=True, metadata={"doc": "zeros stay zero (one codebook entry)"})
-    seed: int = field(default=0, metadata={"doc": "k-means++ seed"})
-    exclude: list[str] = field(default_factory=list, metadata={"doc": "layers left alone (locations or names)"})
-    only: list[str] = field(default_factory=list, metadata={"doc": "cluster just these layers (default: all)"})
     data: str = field(default="", metadata={"doc": "calibration samples (.npz): correct the biases on them"})
     calibration: Any = field(default=None, metadata={"option": False})
     """From Python: calibration arrays by input name (or any calibration source) instead of ``data``."""
 
     def run(self, graph: Graph) -> bool:
         """Cluster the selected layers' int8 weights in place; return whether a weight changed."""
-        if self.clusters < 1:
-            raise QCompilerError(f"cluster-int8: clusters must be at least 1, got {self.clusters}")
+        self.check_clusters()
         layers = [op for op in graph if op.kind in LAYER_AXES and int8_weight(op) is not None
                   and not matches(op, self.exclude) and (not self.only or matches(op, self.only))]
         source = self.calibration if self.calibration is not None else (self.data or None)
@@ -120,6 +113,4 @@ def _cluster_values(values: np.ndarray, clusters: int, preserve_sparsity: bool, 
     table = np.unique(np.clip(np.round(centroids), -128, 127))
     if preserve_sparsity:  # a nonzero weight must not round onto zero (it would join the mask's zeros)
         table = table[table != 0] if np.any(table != 0) else np.ones(1)
-    midpoints = (table[:-1] + table[1:]) / 2
-    nearest = table[np.searchsorted(midpoints, values.astype(np.float64), side="left")]
-    return np.where(keep, nearest, 0).astype(np.int8)
+    return np.where(keep, nearest_entry(values, table), 0).astype(np.int8)
