@@ -1,5 +1,6 @@
 """The accuracy flags ``qcompiler quantize`` and ``qcompiler compile`` share (bias correction, float and int16
-layers, automatic mixed precision), turned into ``qcompiler.quantize.quantize`` keyword arguments."""
+layers, automatic mixed precision), turned into ``qcompiler.quantize.quantize`` keyword arguments, and the
+checks of their ``--calibration`` samples."""
 
 from __future__ import annotations
 
@@ -61,6 +62,21 @@ def check_accuracy_arguments(args: argparse.Namespace) -> None:
 def accuracy_inputs(args: argparse.Namespace) -> list[str]:
     """The files the accuracy flags read (an output must not overwrite them)."""
     return [args.eval] if args.eval else []
+
+
+def quantize_inputs(args: argparse.Namespace) -> list[str]:
+    """The files a quantizing command reads (the model, ``--calibration`` and the accuracy flags' samples): its
+    output must not overwrite them."""
+    return [args.model] + ([args.calibration] if args.calibration else []) + accuracy_inputs(args)
+
+
+def require_calibration(flag: str, mode: str, calibration: Optional[str]) -> None:
+    """A usage error when the quantization ``mode`` (chosen with ``flag``) calibrates, as the full-integer modes
+    do, but no ``--calibration`` samples were given."""
+    from qcompiler.quantize import FULL_INTEGER_MODES
+
+    if mode in FULL_INTEGER_MODES and not calibration:
+        raise UsageError(f"{flag} {mode} needs --calibration SAMPLES (an .npz or a folder of .npy)")
 
 
 def accuracy_options(args: argparse.Namespace, graph: Graph) -> dict[str, Any]:

@@ -8,8 +8,9 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from qcompiler.cli.accuracy_options import (accuracy_inputs, accuracy_options, accuracy_requested,
-                                            add_accuracy_arguments, check_accuracy_arguments, warnings_as_lines)
+from qcompiler.cli.accuracy_options import (accuracy_options, accuracy_requested, add_accuracy_arguments,
+                                            check_accuracy_arguments, quantize_inputs, require_calibration,
+                                            warnings_as_lines)
 from qcompiler.cli.model_io import add_model_arguments, check_output, load_model_from_args
 from qcompiler.errors import QCompilerError, UsageError
 
@@ -66,14 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from qcompiler.fileio import atomic_write_bytes
     from qcompiler.quantize import FULL_INTEGER_MODES, prepare, quantize
 
-    inputs = [args.model] + ([args.calibration] if args.calibration else []) + accuracy_inputs(args)
-    check_output(args.output, inputs)
+    check_output(args.output, quantize_inputs(args))
     check_accuracy_arguments(args)
     if accuracy_requested(args) and args.quantize == "none":
         raise UsageError("the accuracy flags (--bias-correction, --keep-float, --int16, --auto-precision) need "
                          "--quantize int8 or int16x8")
-    if args.quantize in FULL_INTEGER_MODES and not args.calibration:
-        raise UsageError(f"--quantize {args.quantize} needs --calibration SAMPLES (an .npz or a folder of .npy)")
+    require_calibration("--quantize", args.quantize, args.calibration)
     if args.calibration and args.quantize not in FULL_INTEGER_MODES:
         raise UsageError(f"--calibration applies to --quantize int8 or int16x8, not {args.quantize}")
     if args.io_type == "int8" and args.quantize not in ("none", "int8"):

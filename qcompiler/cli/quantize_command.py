@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Sequence
 
-from qcompiler.cli.accuracy_options import (accuracy_inputs, accuracy_options, add_accuracy_arguments,
-                                            check_accuracy_arguments, uses_precision_flags, warnings_as_lines)
+from qcompiler.cli.accuracy_options import (accuracy_options, add_accuracy_arguments, check_accuracy_arguments,
+                                            quantize_inputs, require_calibration, uses_precision_flags,
+                                            warnings_as_lines)
 from qcompiler.cli.model_io import add_model_arguments, check_output, load_model_from_args, write_graph
 from qcompiler.errors import UsageError
 
@@ -53,12 +54,11 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
 
 def run(args: argparse.Namespace) -> int:
     """Quantize the model and write the IR (and the report when asked)."""
-    from qcompiler.quantize import FULL_INTEGER_MODES, prepare, quantize
+    from qcompiler.quantize import prepare, quantize
 
-    inputs = [args.model] + ([args.calibration] if args.calibration else []) + accuracy_inputs(args)
+    inputs = quantize_inputs(args)
     check_output(args.output, inputs)
-    if args.mode in FULL_INTEGER_MODES and not args.calibration:
-        raise UsageError(f"--mode {args.mode} needs --calibration SAMPLES (an .npz or a folder of .npy)")
+    require_calibration("--mode", args.mode, args.calibration)
     if args.report and not args.calibration:
         raise UsageError("--report measures the quantized model on samples: give --calibration SAMPLES too")
     check_accuracy_arguments(args)
