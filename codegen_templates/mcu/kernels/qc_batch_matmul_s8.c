@@ -12,14 +12,12 @@ void qc_batch_matmul_s8(const qc_batch_matmul_params_t *p, const int8_t *lhs, co
             for (i = 0; i < p->rows; ++i) {
                 for (j = 0; j < p->cols; ++j) {
                     int32_t acc = 0;
-                    int32_t value;
                     for (k = 0; k < p->depth; ++k) {
                         acc += ((int32_t)a[(long)i * p->lhs_row_stride + (long)k * p->lhs_depth_stride] + p->lhs_offset)
                                * ((int32_t)b[(long)k * p->rhs_depth_stride + (long)j * p->rhs_col_stride]
                                   + p->rhs_offset);
                     }
-                    value = qc_requantize(acc, p->multiplier, p->shift) + p->output_offset;
-                    *output++ = (int8_t)qc_clamp_i32(value, -128, 127);
+                    *output++ = qc_requantize_to_s8(acc, p->multiplier, p->shift, p->output_offset, -128, 127);
                 }
             }
         }

@@ -47,11 +47,8 @@ void qc_conv2d_packed_s8(const qc_conv2d_packed_params_t *p, const int8_t *input
                     int32_t acc;
                     qc_cursor_channel(&cursor, oc);
                     acc = qc_conv_packed_window(p, &cursor, image, (oc / group_out) * group_in, y0, x0);
-                    if (p->bias != 0) {
-                        acc += p->bias[oc];
-                    }
-                    acc = qc_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
-                    *output++ = (int8_t)qc_clamp_i32(acc, p->act_min, p->act_max);
+                    *output++ = qc_conv_channel_output_s8(acc, p->bias, p->multiplier, p->shift, oc, p->output_offset,
+                                                          p->act_min, p->act_max);
                 }
             }
         }

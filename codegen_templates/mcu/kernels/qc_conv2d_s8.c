@@ -66,14 +66,11 @@ void qc_conv2d_s8(const qc_conv2d_params_t *p, const int8_t *input, int8_t *outp
                 const int inside = rows_inside && x0 >= 0 && x0 + (p->k_w - 1) * p->dilation_w < p->in_w;
                 for (oc = 0; oc < p->out_c; ++oc) {
                     const int8_t *filter = p->filter + oc * filter_size;
-                    int32_t acc = inside ? qc_conv_interior(p, image, filter, y0, x0)
-                                               + p->input_offset * p->filter_sums[oc]
-                                         : qc_conv_border(p, image, filter, y0, x0);
-                    if (p->bias != 0) {
-                        acc += p->bias[oc];
-                    }
-                    acc = qc_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
-                    *output++ = (int8_t)qc_clamp_i32(acc, p->act_min, p->act_max);
+                    const int32_t acc = inside ? qc_conv_interior(p, image, filter, y0, x0)
+                                                     + p->input_offset * p->filter_sums[oc]
+                                               : qc_conv_border(p, image, filter, y0, x0);
+                    *output++ = qc_conv_channel_output_s8(acc, p->bias, p->multiplier, p->shift, oc, p->output_offset,
+                                                          p->act_min, p->act_max);
                 }
             }
         }

@@ -42,12 +42,9 @@ void qc_depthwise_conv2d_s8(const qc_depthwise_conv2d_params_t *p, const int8_t 
                 for (ic = 0; ic < p->in_c; ++ic) {
                     for (m = 0; m < p->depth_multiplier; ++m) {
                         const int oc = ic * p->depth_multiplier + m;
-                        int32_t acc = qc_depthwise_window(p, image, ic, oc, y0, x0, inside);
-                        if (p->bias != 0) {
-                            acc += p->bias[oc];
-                        }
-                        acc = qc_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
-                        *output++ = (int8_t)qc_clamp_i32(acc, p->act_min, p->act_max);
+                        const int32_t acc = qc_depthwise_window(p, image, ic, oc, y0, x0, inside);
+                        *output++ = qc_conv_channel_output_s8(acc, p->bias, p->multiplier, p->shift, oc,
+                                                              p->output_offset, p->act_min, p->act_max);
                     }
                 }
             }

@@ -53,6 +53,26 @@ static inline int32_t qc_requantize(int32_t x, int32_t multiplier, int32_t shift
     return qc_rounding_divide_by_pot(qc_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
+/* TFLite's int8 output stage: x requantized (qc_requantize), moved by the output zero point and clamped to the
+ * fused activation's range [act_min, act_max]. */
+static inline int8_t qc_requantize_to_s8(int32_t x, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                         int32_t act_min, int32_t act_max)
+{
+    return (int8_t)qc_clamp_i32(qc_requantize(x, multiplier, shift) + output_offset, act_min, act_max);
+}
+
+/* The output stage of channel oc of a per-channel convolution (plain, packed, depthwise): the bias (when not
+ * NULL) added to acc, then qc_requantize_to_s8 with the channel's multiplier and shift. */
+static inline int8_t qc_conv_channel_output_s8(int32_t acc, const int32_t *bias, const int32_t *multiplier,
+                                               const int32_t *shift, int oc, int32_t output_offset,
+                                               int32_t act_min, int32_t act_max)
+{
+    if (bias != 0) {
+        acc += bias[oc];
+    }
+    return qc_requantize_to_s8(acc, multiplier[oc], shift[oc], output_offset, act_min, act_max);
+}
+
 /* TFLite MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0). */
 static inline int32_t qc_requantize_smaller_than_one(int32_t x, int32_t multiplier, int32_t shift)
 {

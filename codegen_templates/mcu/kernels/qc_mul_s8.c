@@ -9,9 +9,9 @@ void qc_mul_s8(const qc_mul_params_t *p, const int8_t *lhs, const int8_t *rhs, i
     long i;
     qc_broadcast_begin(&at);
     for (i = 0; i < count; ++i) {
-        int32_t product = (p->lhs_offset + lhs[at.lhs]) * (p->rhs_offset + rhs[at.rhs]);
-        product = qc_requantize(product, p->output_multiplier, p->output_shift) + p->output_offset;
-        output[i] = (int8_t)qc_clamp_i32(product, p->act_min, p->act_max);
+        const int32_t product = (p->lhs_offset + lhs[at.lhs]) * (p->rhs_offset + rhs[at.rhs]);
+        output[i] = qc_requantize_to_s8(product, p->output_multiplier, p->output_shift, p->output_offset,
+                                        p->act_min, p->act_max);
         qc_broadcast_advance(&p->shape, &at);
     }
 }
