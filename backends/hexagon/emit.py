@@ -14,7 +14,7 @@ from qcompiler.backends.hexagon.lower import KERNELS as HVX_KERNELS
 from qcompiler.backends.hexagon.lower import ArrayField, hvx_step
 from qcompiler.backends.mcu.emit import (COMMON_HEADERS, CName, Library, Placement, _interface_steps, _label,
                                          _placement, _ref, assemble, c_initializer, check_interface,
-                                         report_files, template_environment, template_file)
+                                         kernel_files, render_templates, report_files, template_file)
 from qcompiler.backends.mcu.lower import KERNELS, RULES
 from qcompiler.ir import Graph
 
@@ -82,26 +82,16 @@ def generate(graph: Graph, name: str = "model") -> Library:
                                [_placement(step.outputs[0], written)], index in placement.in_place_steps))
     context, report = assemble(graph, prefix, placement, pack, steps, calls, layers, sources,
                                COMMON_HEADERS + HVX_HEADERS, ALIGNMENT)
-    env = template_environment()
     files = {
-        f"{prefix}.h": env.get_template("mcu/model.h.j2").render(context),
-        f"{prefix}.c": env.get_template("hexagon/model.c.j2").render(context),
-        f"{prefix}_weights.c": env.get_template("mcu/weights.c.j2").render(context),
-        "Makefile": env.get_template("hexagon/Makefile.j2").render(context),
-        "README.md": env.get_template("hexagon/README.md.j2").render(context),
-        "harness/main.c": env.get_template("hexagon/harness/main.c.j2").render(context),
+        **render_templates(context, {
+            f"{prefix}.h": "mcu/model.h.j2", f"{prefix}.c": "hexagon/model.c.j2",
+            f"{prefix}_weights.c": "mcu/weights.c.j2", "Makefile": "hexagon/Makefile.j2",
+            "README.md": "hexagon/README.md.j2", "harness/main.c": "hexagon/harness/main.c.j2"}),
         **report_files(context, report, "hexagon"),
+        **{f"runtime/{runtime}": template_file(f"hexagon/runtime/{runtime}") for runtime in RUNTIME_FILES},
+        **kernel_files(COMMON_HEADERS + HVX_HEADERS, sources,
+                       lambda name: "hexagon" if name.startswith("qc_hvx") else "mcu"),
     }
-    for runtime in RUNTIME_FILES:
-        files[f"runtime/{runtime}"] = template_file(f"hexagon/runtime/{runtime}")
-    for header in COMMON_HEADERS:
-        files[f"kernels/{header}"] = template_file(f"mcu/kernels/{header}")
-    for header in HVX_HEADERS:
-        files[f"kernels/{header}"] = template_file(f"hexagon/kernels/{header}")
-    for source in sorted(sources):  # a kernel's .c and .h, or a header of its own (".h")
-        folder = "hexagon" if source.startswith("qc_hvx") else "mcu"
-        for path in ((source,) if source.endswith(".h") else (f"{source}.h", f"{source}.c")):
-            files[f"kernels/{path}"] = template_file(f"{folder}/kernels/{path}")
     return Library(prefix, files, report, placement.plan, {"inputs": context["inputs"], "outputs": context["outputs"]})
 
 

@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jinja2
 import numpy as np
@@ -91,6 +91,23 @@ def template_environment() -> jinja2.Environment:
 def template_file(relative: str) -> str:
     """The text of a static file of codegen_templates (kernel sources, harness support files)."""
     return resources.files("qcompiler.codegen_templates").joinpath(relative).read_text(encoding="ascii")
+
+
+def render_templates(context: dict[str, Any], templates: dict[str, str]) -> dict[str, str]:
+    """Each of ``templates`` (output path -> template under codegen_templates) rendered with ``context``: the
+    generated files of a C library, in the order given."""
+    env = template_environment()
+    return {path: env.get_template(template).render(context) for path, template in templates.items()}
+
+
+def kernel_files(headers: tuple[str, ...], sources: set[str], folder: Callable[[str], str]) -> dict[str, str]:
+    """The kernels/ files of a library: the ``headers`` every library gets, then for each of ``sources`` (sorted)
+    its .h and .c, or the header itself when it is one; ``folder`` names the codegen_templates folder
+    (``mcu``, ``hexagon``) a file is read from."""
+    names = list(headers)
+    for source in sorted(sources):
+        names.extend((source,) if source.endswith(".h") else (f"{source}.h", f"{source}.c"))
+    return {f"kernels/{name}": template_file(f"{folder(name)}/kernels/{name}") for name in names}
 
 
 # -- placement ---------------------------------------------------------------------------------------------------------
@@ -279,24 +296,17 @@ def generate(graph: Graph, name: str = "model", compress: bool = True) -> Librar
                                ALIGNMENT)
     context["layer_weights"] = [sum(c.bytes for _, c in choices if c), sum(c.dense_bytes for _, c in choices if c)]
     inputs, outputs = context["inputs"], context["outputs"]
-    env = template_environment()
     files = {
-        f"{prefix}.h": env.get_template("mcu/model.h.j2").render(context),
-        f"{prefix}.c": env.get_template("mcu/model.c.j2").render(context),
-        f"{prefix}_weights.c": env.get_template("mcu/weights.c.j2").render(context),
-        "Makefile": env.get_template("mcu/Makefile.j2").render(context),
-        "CMakeLists.txt": env.get_template("mcu/CMakeLists.txt.j2").render(context),
-        "README.md": env.get_template("mcu/README.md.j2").render(context),
-        "harness/main.c": env.get_template("harness/main.c.j2").render(context),
+        **render_templates(context, {
+            f"{prefix}.h": "mcu/model.h.j2", f"{prefix}.c": "mcu/model.c.j2",
+            f"{prefix}_weights.c": "mcu/weights.c.j2", "Makefile": "mcu/Makefile.j2",
+            "CMakeLists.txt": "mcu/CMakeLists.txt.j2", "README.md": "mcu/README.md.j2",
+            "harness/main.c": "harness/main.c.j2"}),
         "harness/cm4_startup.c": template_file("harness/cm4_startup.c"),
         "harness/cm4.ld": template_file("harness/cm4.ld"),
         **report_files(context, report),
+        **kernel_files(COMMON_HEADERS, sources, lambda name: "mcu"),
     }
-    for header in COMMON_HEADERS:
-        files[f"kernels/{header}"] = template_file(f"mcu/kernels/{header}")
-    for source in sorted(sources):  # a kernel's .c and .h, or a header of its own (".h")
-        for path in ((source,) if source.endswith(".h") else (f"{source}.h", f"{source}.c")):
-            files[f"kernels/{path}"] = template_file(f"mcu/kernels/{path}")
     return Library(prefix, files, report, placement.plan, {"inputs": inputs, "outputs": outputs})
 
 
