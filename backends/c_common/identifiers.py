@@ -46,6 +46,17 @@ def comment_text(text: str, limit: int = 96) -> str:
     return safe if len(safe) <= limit else safe[: limit - 3] + "..."
 
 
+def claim_unique(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2`` ... the first not in ``taken``; adds it to ``taken`` (one rule for
+    every generated name, C identifiers and TFLite tensor names alike, so clashes resolve the same way)."""
+    candidate, counter = base, 1
+    while candidate in taken:
+        candidate = f"{base}_{counter}"
+        counter += 1
+    taken.add(candidate)
+    return candidate
+
+
 class IdentifierTable:
     """Hands out distinct C identifiers for names, deterministically (same names in the same order give the same
     identifiers); a clash gets a numeric suffix."""
@@ -55,10 +66,4 @@ class IdentifierTable:
 
     def unique(self, name: str, fallback: str = "t") -> str:
         """A fresh identifier derived from ``name``."""
-        base = c_identifier(name, fallback)
-        candidate, counter = base, 1
-        while candidate in self._taken:
-            candidate = f"{base}_{counter}"
-            counter += 1
-        self._taken.add(candidate)
-        return candidate
+        return claim_unique(c_identifier(name, fallback), self._taken)

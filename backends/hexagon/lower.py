@@ -12,6 +12,7 @@ import numpy as np
 
 from qcompiler.backends.c_common.schedule import Step
 from qcompiler.backends.hexagon import packing
+from qcompiler.backends.rule_table import registrar
 
 #: Bytes of the stack buffer the convolution and dense kernels gather a row into (QC_HVX_ROW_BYTES).
 ROW_BYTES = 8192
@@ -36,15 +37,8 @@ Variant = Callable[[Step], Optional[Step]]
 _VARIANTS: dict[str, Variant] = {}
 
 
-def variant(*kinds: str) -> Callable[[Variant], Variant]:
-    """Register the HVX variant of MCU step kinds."""
-
-    def register(function: Variant) -> Variant:
-        for kind in kinds:
-            _VARIANTS[kind] = function
-        return function
-
-    return register
+#: Decorator registering the HVX variant of MCU step kinds: ``@variant("conv2d", ...)``.
+variant = registrar(_VARIANTS)
 
 
 def hvx_step(step: Step) -> Optional[Step]:

@@ -5,10 +5,9 @@ constant arrays and its MAC count. The integer parameters come from the q ops' o
 
 from __future__ import annotations
 
-from typing import Callable
-
 from qcompiler.backends.c_common.schedule import Rule
 from qcompiler.backends.mcu.operands import ITEMSIZES
+from qcompiler.backends.rule_table import registrar
 
 #: Lowering rules by op kind.
 RULES: dict[str, Rule] = {}
@@ -43,15 +42,8 @@ KERNELS = {
 LOOKUP_KINDS = ("q.gelu", "q.rsqrt", "q.logistic", "q.tanh", "q.exp", "q.hard_swish", "q.leaky_relu", "q.relu",
                 "q.relu6", "q.relu_n1_to_1")
 
-def rule(*kinds: str) -> Callable[[Rule], Rule]:
-    """Register a lowering rule for op kinds."""
-
-    def register(function: Rule) -> Rule:
-        for kind in kinds:
-            RULES[kind] = function
-        return function
-
-    return register
+#: Decorator registering a lowering rule for op kinds: ``@rule("q.conv2d", ...)``.
+rule = registrar(RULES)
 
 
 # The rule modules register themselves with ``rule`` (imported last: they import it from here).

@@ -17,6 +17,8 @@ from qcompiler.errors import QCompilerError, UnsupportedOpError
 from qcompiler.ir import CONST, RETURN, Graph, Op, Value
 from qcompiler.types import TensorType
 
+from qcompiler.backends.c_common.identifiers import claim_unique
+from qcompiler.backends.rule_table import registrar
 from qcompiler.backends.tflite.versions import min_runtime_version, operator_version
 from qcompiler.backends.tflite.writer import TflOperator, TflProgram, TflTensor
 
@@ -26,15 +28,8 @@ Rule = Callable[[Op, "LoweringContext"], None]
 RULES: dict[str, Rule] = {}
 
 
-def lowering(*kinds: str) -> Callable[[Rule], Rule]:
-    """Decorator registering a lowering rule for the given op kinds."""
-
-    def register(rule: Rule) -> Rule:
-        for kind in kinds:
-            RULES[kind] = rule
-        return rule
-
-    return register
+#: Decorator registering a lowering rule for the given op kinds: ``@lowering("onnx.Add", ...)``.
+lowering = registrar(RULES)
 
 
 class LoweringContext:
@@ -52,12 +47,7 @@ class LoweringContext:
     # -- tensors ----------------------------------------------------------------------------
     def unique_name(self, hint: str) -> str:
         """A tensor name not used yet, derived from ``hint``."""
-        name, counter = hint, 1
-        while name in self._names:
-            name = f"{hint}_{counter}"
-            counter += 1
-        self._names.add(name)
-        return name
+        return claim_unique(hint, self._names)
 
     def add_tensor(self, name: str, type: TensorType, data: Optional[np.ndarray] = None) -> int:
         """Append a tensor and return its index."""
