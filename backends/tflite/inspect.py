@@ -1,9 +1,11 @@
 """A readable description of any .tflite model: operators with their options, tensors with shape, type and
-quantization parameters, buffer sizes, metadata and signatures (what ``qcompiler inspect`` prints)."""
+quantization parameters, buffer sizes, metadata and signatures (what ``qcompiler inspect`` prints), and the
+compression figures (gzip size, weight sparsity) that ``qcompiler compile`` and ``inspect`` report."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import gzip
+from typing import Any, Iterator, Optional
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
@@ -20,6 +22,13 @@ def _names(enum: type) -> dict[int, str]:
 
 OPERATOR_NAMES = _names(schema.BuiltinOperator)
 TYPE_NAMES = _names(schema.TensorType)
+#: Operators whose input 1 is the weight counted by ``compression_figures``.
+WEIGHT_OPERATORS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+#: Element types of the weight buffers ``compression_figures`` counts, with their numpy dtype (little-endian).
+WEIGHT_DTYPES = {schema.TensorType.INT8: np.dtype("i1"), schema.TensorType.FLOAT16: np.dtype("<f2"),
+                 schema.TensorType.FLOAT32: np.dtype("<f4")}
+#: The gzip level of ``compression_figures`` (the TensorFlow Model Optimization Toolkit measures with 9).
+GZIP_LEVEL = 9
 #: Option fields whose integers are enums, with the enum that names them.
 ENUM_FIELDS = {"padding": _names(schema.Padding), "fusedActivationFunction": _names(schema.ActivationFunctionType),
                "inDataType": TYPE_NAMES, "outDataType": TYPE_NAMES}
@@ -88,6 +97,81 @@ def buffer_size(buffer: schema.BufferT) -> int:
     return int(buffer.size or 0)
 
 
+def buffer_bytes(data: bytes, buffer: schema.BufferT) -> bytes:
+    """The constant data of a buffer: inline, or stored after the flatbuffer at offset/size (large models)."""
+    if buffer.data is not None:
+        return bytes(np.asarray(buffer.data, dtype=np.uint8))
+    offset, size = int(buffer.offset or 0), int(buffer.size or 0)
+    if offset <= 1 or size == 0:  # offset 1 is the writer's placeholder for "no data"
+        return b""
+    if offset + size > len(data):
+        raise QCompilerError(f"corrupt .tflite model (buffer data at offset {offset}, {size} bytes, lies past the "
+                             f"end of the {len(data)}-byte file)")
+    return data[offset:offset + size]
+
+
+def weight_arrays(data: bytes, model: schema.ModelT) -> Iterator[np.ndarray]:
+    """The constant weights (input 1) of every CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED operator, each
+    buffer once, as stored (int8, float16 or float32). A weight a DEQUANTIZE produces from a constant (the
+    float16 and weight-only modes) is counted in its stored form."""
+    buffers, codes, seen = model.buffers or [], model.operatorCodes or [], set()
+    for subgraph in model.subgraphs or []:
+        tensors = subgraph.tensors or []
+        operators = subgraph.operators or []
+        producers = {out: op for op in operators for out in _ints(op.outputs)}
+        for operator in operators:
+            inputs = _ints(operator.inputs)
+            if _code_name(codes, operator) not in WEIGHT_OPERATORS or len(inputs) < 2:
+                continue
+            index = inputs[1]
+            producer = producers.get(index)
+            if producer is not None and _code_name(codes, producer) == "DEQUANTIZE" and _ints(producer.inputs):
+                index = _ints(producer.inputs)[0]
+            tensor = tensors[index] if 0 <= index < len(tensors) else None
+            if tensor is None or tensor.type not in WEIGHT_DTYPES or tensor.buffer in seen \
+                    or not 0 < tensor.buffer < len(buffers):
+                continue
+            raw, dtype = buffer_bytes(data, buffers[tensor.buffer]), WEIGHT_DTYPES[tensor.type]
+            if len(raw) % dtype.itemsize:
+                raise QCompilerError(f"corrupt .tflite model (buffer {tensor.buffer} of {len(raw)} bytes does not "
+                                     f"hold whole {TYPE_NAMES[tensor.type]} elements)")
+            if raw:
+                seen.add(tensor.buffer)
+                yield np.frombuffer(raw, dtype=dtype)
+
+
+def _code_name(codes: list, operator: schema.OperatorT) -> str:
+    return operator_name(codes[operator.opcodeIndex] if operator.opcodeIndex < len(codes) else None)
+
+
+def _ints(values: Any) -> list[int]:
+    return [int(v) for v in (values if values is not None else [])]
+
+
+def compression_figures(data: bytes) -> dict[str, int]:
+    """How compressible a .tflite is, as the TensorFlow Model Optimization Toolkit measures pruning and
+    clustering: ``bytes`` (the file), ``gzip_bytes`` (gzip level 9, mtime 0, so deterministic),
+    ``weight_elements`` and ``weight_zeros`` (elements of the constant int8/float weight buffers of CONV_2D,
+    DEPTHWISE_CONV_2D and FULLY_CONNECTED operators, and how many are stored as 0; int8 weights are symmetric,
+    so a stored 0 is a zero weight)."""
+    arrays = list(weight_arrays(data, load_model(data)))
+    return {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)),
+            "weight_elements": sum(int(a.size) for a in arrays),
+            "weight_zeros": sum(int(np.count_nonzero(a == 0)) for a in arrays)}
+
+
+def describe_size(figures: dict[str, int]) -> str:
+    """``<bytes> bytes (gzip <gzip bytes>)`` of ``compression_figures``."""
+    return f"{figures['bytes']} bytes (gzip {figures['gzip_bytes']})"
+
+
+def describe_sparsity(figures: dict[str, int]) -> str:
+    """``weights <percent>% zeros`` of ``compression_figures``, or '' for a model without such weights."""
+    if not figures["weight_elements"]:
+        return ""
+    return f"weights {100.0 * figures['weight_zeros'] / figures['weight_elements']:.1f}% zeros"
+
+
 def describe_tflite(data: bytes) -> str:
     """A text description of a .tflite model: summary, metadata, signatures, and per subgraph its operators
     and tensors."""
@@ -98,8 +182,7 @@ def describe_tflite(data: bytes) -> str:
              f"{len(model.subgraphs or [])} subgraph(s), {len(codes)} operator code(s), {len(buffers)} buffer(s), "
              f"{len(data)} bytes ({sum(buffer_size(b) for b in buffers)} of buffer data)"]
     for entry in model.metadata or []:
-        raw = bytes(np.asarray(buffers[entry.buffer].data, dtype=np.uint8)) if entry.buffer < len(buffers) \
-            and buffers[entry.buffer].data is not None else b""
+        raw = buffer_bytes(data, buffers[entry.buffer]) if entry.buffer < len(buffers) else b""
         text = raw.rstrip(b"\0")
         shown = text.decode("ascii") if text and all(32 <= b < 127 for b in text) else f"{len(raw)} bytes"
         lines.append(f"metadata {_text(entry.name)}: {shown}")

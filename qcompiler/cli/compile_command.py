@@ -128,12 +128,16 @@ def require_quantization_passes(mode: str) -> None:
 
 
 def summary_line(path: str, data: bytes) -> str:
-    """``<path>: <bytes> bytes, <n> operators (KIND xN, ...)`` for a written .tflite."""
-    from qcompiler.backends.tflite.inspect import load_model, operator_name
+    """``<path>: <bytes> bytes (gzip <n>), <n> operator(s) (KIND xN, ...), weights <p>% zeros`` for a written
+    .tflite: the gzip size and weight sparsity are how pruning and clustering show (``compression_figures``)."""
+    from qcompiler.backends.tflite.inspect import (compression_figures, describe_size, describe_sparsity,
+                                                   load_model, operator_name)
 
     model = load_model(data)
     codes = model.operatorCodes or []
     kinds = Counter(operator_name(codes[op.opcodeIndex]) for sub in model.subgraphs for op in sub.operators or [])
     listed = ", ".join(f"{name} x{count}" if count > 1 else name for name, count in sorted(kinds.items()))
     total = sum(kinds.values())
-    return f"{path}: {len(data)} bytes, {total} operator(s) ({listed})"
+    figures = compression_figures(data)
+    sparsity = describe_sparsity(figures)
+    return f"{path}: {describe_size(figures)}, {total} operator(s) ({listed})" + (f", {sparsity}" if sparsity else "")

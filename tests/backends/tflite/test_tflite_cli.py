@@ -3,6 +3,7 @@ runs, the summary line, atomic output, and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import gzip
 import re
 
 import numpy as np
@@ -11,6 +12,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from qcompiler import interpreter
 from qcompiler.backends.tflite.runtime import run_tflite
+from qcompiler.layer_weights import layer_weights
 from qcompiler.onnx_import import import_onnx
 from qcompiler.quantize import prepare
 
@@ -25,9 +27,11 @@ def test_compile_float_model_runs_like_the_interpreter(tmp_path, capsys):
     code, stdout, err = run_cli(capsys, "compile", CNN, "--target", "tflite", "-o", out)
     assert (code, err) == (0, "")
     data = out.read_bytes()
-    assert stdout == f"{out}: {len(data)} bytes, 8 operator(s) (CONV_2D x3, FULLY_CONNECTED, MAX_POOL_2D, MEAN, " \
-                     "PAD, RESHAPE)\n"
     graph = prepare(import_onnx(CNN))
+    weights = [w.array for w in layer_weights(graph)]
+    zeros = 100 * sum(int(np.count_nonzero(w == 0)) for w in weights) / sum(w.size for w in weights)
+    assert stdout == f"{out}: {len(data)} bytes (gzip {len(gzip.compress(data, 9, mtime=0))}), 8 operator(s) " \
+                     f"(CONV_2D x3, FULLY_CONNECTED, MAX_POOL_2D, MEAN, PAD, RESHAPE), weights {zeros:.1f}% zeros\n"
     with np.load(SAMPLES) as samples:
         feed = {"input": samples["input"][:1]}
     np.testing.assert_allclose(run_tflite(data, feed)["logits"], interpreter.run(graph, feed)["logits"],
@@ -96,6 +100,8 @@ def test_inspect_prints_operators_tensors_and_quantization(tmp_path, capsys):
     assert "input: 1x1x16x16 FLOAT32" in stdout
     assert re.search(r"INT8 buffer \d+ \(\d+ bytes\) per-axis dim=0 scales=\[", stdout)
     assert re.search(r"INT32 buffer \d+ \(32 bytes\) per-axis dim=0", stdout)
+    assert re.fullmatch(r"compression: \d+ bytes \(gzip \d+\), weights \d+\.\d% zeros \(\d+ of 6152\)",
+                        stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("argv, fragments", [
