@@ -10,7 +10,7 @@ core.conv2d (groups 1), core.depthwise_conv2d (multiplier 1) and core.fully_conn
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -21,8 +21,12 @@ from qcompiler.layer_weights import LayerWeight, layer_weight, replace_const_ope
 from qcompiler.ops.core_image import to_nhwc, window_taps
 from qcompiler.passes.prune import n_of_m_mask
 
-#: Rounds in which unstructured pruning reaches its target (saliencies are re-measured between rounds).
+#: Rounds in which unstructured pruning of a large layer reaches its target (saliencies are re-measured
+#: between rounds); layers small enough for ``EXACT_BUDGET`` remove one weight at a time instead.
 ROUNDS = 4
+#: Largest rows x (reduction + 1)^2 for which unstructured pruning keeps every row's inverse Hessian and removes
+#: weights one at a time (exact greedy OBS), about 80 MB of float64.
+EXACT_BUDGET = 10_000_000
 #: Ridge damping, relative to the mean diagonal of H.
 DAMPING = 1e-3
 
@@ -46,21 +50,34 @@ def prune_with_reconstruction(graph: Graph, weights: Iterable[LayerWeight], cali
     """Prune every layer of ``weights`` (in graph order) to ``sparsity`` (or n of every m along the input
     channels when ``m``), re-solving kept weights and bias on ``calibration`` so that each layer, fed what the
     pruned model feeds it, reproduces what it computed in the dense model; returns how many layers changed."""
+    return reconstruct_layers(graph, weights, calibration,
+                              lambda rows, bias, systems: _prune_rows(rows, bias, systems, sparsity, n, m))
+
+
+#: Normal equations (H, C) of one layer (or one per channel of a depthwise layer), see ``_normal_equations``.
+Systems = list[tuple[np.ndarray, np.ndarray]]
+
+
+def reconstruct_layers(graph: Graph, weights: Iterable[LayerWeight], calibration: CalibrationSource,
+                       rebuild: Callable[[np.ndarray, np.ndarray, Systems], tuple[np.ndarray, np.ndarray]]) -> int:
+    """Give each layer of ``weights`` (in graph order) the rows and bias ``rebuild(rows, bias, systems)``
+    returns, where ``systems`` measure, on ``calibration``, how well the layer fed what ``graph`` now feeds it
+    reproduces what it computed before any layer changed; returns how many layers changed."""
     feeds = list(calibration_feeds(calibration, graph))
     dense_graph = graph.clone()
     twins = {id(a): b for a, b in zip(graph.ops, dense_graph.ops)}
     changed = 0
     for weight in weights:
         op = weight.op
-        pruned_inputs = _layer_inputs(graph, op, feeds)
+        changed_inputs = _layer_inputs(graph, op, feeds)
         dense_inputs = _layer_inputs(dense_graph, twins[id(op)], feeds)
         rows, bias = weight.rows().astype(np.float64), _bias(op, weight.rows().shape[0])
         if op.kind == "core.depthwise_conv2d":
-            pairs = zip(_depthwise_columns(op, pruned_inputs), _depthwise_columns(op, dense_inputs))
+            pairs = zip(_depthwise_columns(op, changed_inputs), _depthwise_columns(op, dense_inputs))
             systems = [_normal_equations(p, d) for p, d in pairs]
         else:
-            systems = [_normal_equations(_columns(op, pruned_inputs), _columns(op, dense_inputs))]
-        new_rows, new_bias = _prune_rows(rows, bias, systems, sparsity, n, m)
+            systems = [_normal_equations(_columns(op, changed_inputs), _columns(op, dense_inputs))]
+        new_rows, new_bias = rebuild(rows, bias, systems)
         set_weight_and_bias(weight, new_rows, new_bias)
         changed += 1
     return changed
@@ -85,7 +102,7 @@ def refit_layers(graph: Graph, dense_graph: Graph, twins: Mapping[int, Op],
                                    _columns(twin, _layer_inputs(dense_graph, twin, feeds)))
         dense = np.concatenate([dense_rows, dense_bias[:, None]], axis=1)
         keep = np.ones(weight.rows().shape[1], dtype=bool)
-        solved = np.stack([_solve(system, row, keep)[0] for row in dense])
+        solved = np.stack([solve_kept(system, row, keep, pull=False)[0] for row in dense])
         set_weight_and_bias(weight, solved[:, :-1], solved[:, -1])
 
 
@@ -160,15 +177,29 @@ def _normal_equations(pruned: np.ndarray, dense: np.ndarray) -> tuple[np.ndarray
     return gram, cross
 
 
-def _solve(system: tuple[np.ndarray, np.ndarray], dense: np.ndarray, keep: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
+def ridge_of(gram: np.ndarray) -> float:
+    """The ridge damping ``_normal_equations`` added to the weight part of ``gram``'s diagonal."""
+    size = gram.shape[0] - 1
+    return DAMPING * max(float(np.mean(np.diag(gram)[:size])) / (1.0 + DAMPING), 1e-12) if size else 0.0
+
+
+def solve_kept(system: tuple[np.ndarray, np.ndarray], dense: np.ndarray, keep: np.ndarray, pull: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Kept weights and bias that best reproduce the dense row ``dense`` (bias last) on the dense inputs:
-    returns the new row (bias last) and the inverse of H restricted to the kept entries and the bias."""
+    returns the new row (bias last) and the inverse of H restricted to the kept entries and the bias.
+
+    With ``pull`` the ridge damping pulls the kept weights towards their dense values rather than towards
+    zero, so that a layer whose inputs did not change keeps its weights when nothing is removed (strongly
+    correlated inputs would otherwise move them far); without it (the row and the layer's inputs index
+    different channels) the ridge pulls towards zero."""
     gram, cross = system
     free = np.concatenate([np.flatnonzero(keep), [gram.shape[0] - 1]])
     inverse = np.linalg.inv(gram[np.ix_(free, free)])
+    right = cross[free] @ dense
+    if pull:
+        right[:-1] += ridge_of(gram) * dense[free[:-1]]
     solution = np.zeros(gram.shape[0])
-    solution[free] = inverse @ (cross[free] @ dense)
+    solution[free] = inverse @ right
     return solution, inverse
 
 
@@ -183,6 +214,8 @@ def _prune_rows(rows: np.ndarray, bias: np.ndarray, systems: list[tuple[np.ndarr
     if m:
         saliency = _saliencies(current, keep, gram_of)
         keep = n_of_m_mask(saliency, n, m)
+    elif channels * (size + 1) ** 2 <= EXACT_BUDGET:
+        keep = _greedy_obs_mask(dense, gram_of, int(round(sparsity * rows.size)))
     else:
         target = int(round(sparsity * rows.size))
         for round_index in range(1, ROUNDS + 1):
@@ -193,8 +226,8 @@ def _prune_rows(rows: np.ndarray, bias: np.ndarray, systems: list[tuple[np.ndarr
             saliency = _saliencies(current, keep, gram_of)
             order = np.argsort(np.where(keep, saliency, np.inf).reshape(-1), kind="stable")
             keep.reshape(-1)[order[:more]] = False
-            current = np.stack([_solve(gram_of(r), dense[r], keep[r])[0] for r in range(channels)])
-    current = np.stack([_solve(gram_of(r), dense[r], keep[r])[0] for r in range(channels)])
+            current = np.stack([solve_kept(gram_of(r), dense[r], keep[r])[0] for r in range(channels)])
+    current = np.stack([solve_kept(gram_of(r), dense[r], keep[r])[0] for r in range(channels)])
     return current[:, :size], current[:, size]
 
 
@@ -206,7 +239,37 @@ def _saliencies(current: np.ndarray, keep: np.ndarray, gram_of) -> np.ndarray:
         kept = np.flatnonzero(keep[r])
         if kept.size == 0:
             continue
-        _, inverse = _solve(gram_of(r), current[r], keep[r])
+        _, inverse = solve_kept(gram_of(r), current[r], keep[r])
         diagonal = np.diag(inverse)[:kept.size]
         saliency[r, kept] = current[r, kept] ** 2 / np.maximum(diagonal, 1e-30)
     return saliency
+
+
+def _greedy_obs_mask(dense: np.ndarray, gram_of, count: int) -> np.ndarray:
+    """Keep-mask [rows, reduction] after removing ``count`` weights one at a time, each time the one (in any row)
+    whose removal, with the row's other weights and bias re-solved, least raises the layer's output error
+    (Optimal Brain Surgeon, with a rank-one update of the row's inverse Hessian after each removal)."""
+    channels, size = dense.shape[0], dense.shape[1] - 1
+    keep = np.ones((channels, size), dtype=bool)
+    inverses, current, saliency = [], np.empty_like(dense), np.empty((channels, size))
+    for r in range(channels):
+        solution, inverse = solve_kept(gram_of(r), dense[r], keep[r])
+        inverses.append(inverse)
+        current[r] = solution
+        saliency[r] = solution[:size] ** 2 / np.maximum(np.diag(inverse)[:size], 1e-30)
+    best = saliency.min(axis=1)
+    for _ in range(count):
+        r = int(np.argmin(best))
+        q = int(np.argmin(saliency[r]))
+        inverse = inverses[r]
+        column = inverse[:, q].copy()
+        current[r] -= current[r, q] / column[q] * column
+        current[r, q] = 0.0
+        inverse -= np.outer(column, column) / column[q]
+        inverse[q, :] = 0.0
+        inverse[:, q] = 0.0
+        keep[r, q] = False
+        diagonal = np.maximum(np.diag(inverse)[:size], 1e-30)
+        saliency[r] = np.where(keep[r], current[r, :size] ** 2 / diagonal, np.inf)
+        best[r] = saliency[r].min()
+    return keep

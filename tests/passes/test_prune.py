@@ -172,3 +172,28 @@ def test_data_option_reads_a_samples_file_and_bad_files_fail_in_one_line(tmp_pat
         np.testing.assert_array_equal(a.array, b.array)
     with pytest.raises(QCompilerError, match="no such file"):
         PassManager(parse_pipeline(f"prune{{data={tmp_path / 'missing.npz'}}}")).run(conv_chain(rng))
+
+
+def test_one_weight_at_a_time_removes_the_weight_whose_loss_hurts_least() -> None:
+    """Removing one weight of a small layer: the exact greedy choice is the brute-force best (every single
+    removal, kept weights and bias re-solved by numpy lstsq, is the oracle)."""
+    rng = np.random.default_rng(12)
+    graph = Graph()
+    x = graph.add_input("x", TensorType((1, 6), "f32"))
+    dense_w = rng.standard_normal((3, 6)).astype(np.float32)
+    y = graph.create("core.fully_connected", [x, graph.const(dense_w), graph.const(np.zeros(3, np.float32))], {},
+                     loc="/fc").result
+    graph.set_outputs([y], ["y"])
+    samples = (rng.standard_normal((200, 6)) @ rng.standard_normal((6, 6))).astype(np.float32)
+    get_pass("prune")(sparsity=1 / 18, calibration={"x": samples}).run(graph)
+    removed = np.argwhere(graph.ops_of_kind("core.fully_connected")[0].operand(1).const_value == 0)
+    assert len(removed) == 1
+    target = samples.astype(np.float64) @ dense_w.T
+    design = np.concatenate([samples, np.ones((200, 1))], axis=1).astype(np.float64)
+    losses = {}
+    for row in range(3):
+        for column in range(6):
+            kept = [c for c in range(7) if c != column]
+            residual = np.linalg.lstsq(design[:, kept], target[:, row], rcond=None)[1]
+            losses[(row, column)] = float(residual[0])
+    assert tuple(removed[0]) == min(losses, key=losses.get)
