@@ -1,4 +1,4 @@
-"""The accuracy flags ``qcompiler quantize`` and ``qcompiler compile`` share (bias correction, float and int16
+"""The accuracy flags ``qcompiler quantize`` and ``qcompiler compile`` share (bias correction, weight rounding, float and int16
 layers, automatic mixed precision), turned into ``qcompiler.quantize.quantize`` keyword arguments, and the
 checks of their ``--calibration`` samples."""
 
@@ -23,6 +23,10 @@ def add_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bias-correction", action="store_true",
                        help="fold the mean output shift int8 weights cause (on the calibration samples) into "
                             "each conv / fully-connected bias")
+    group.add_argument("--round-weights", action="store_true",
+                       help="round each conv / fully-connected weight to int8 one at a time, moving the layer's "
+                            "other weights and bias to compensate on the calibration samples (instead of "
+                            "rounding each to nearest)")
     group.add_argument("--keep-float", dest="keep_float", action="append", default=[], metavar="NAME",
                        help="keep this layer float (ONNX node name or tensor name); repeat for more")
     group.add_argument("--int16", dest="int16_layers", action="append", default=[], metavar="NAME",
@@ -82,7 +86,8 @@ def require_calibration(flag: str, mode: str, calibration: Optional[str]) -> Non
 def accuracy_options(args: argparse.Namespace, graph: Graph) -> dict[str, Any]:
     """``quantize()`` keyword arguments for the accuracy flags; ``graph`` (the prepared model) validates the
     ``--eval`` samples."""
-    options: dict[str, Any] = {"bias_correction": args.bias_correction, "keep_float": args.keep_float,
+    options: dict[str, Any] = {"bias_correction": args.bias_correction, "round_weights": args.round_weights,
+                               "keep_float": args.keep_float,
                                "int16_layers": args.int16_layers}
     if args.auto_precision:
         from qcompiler.quantize import AutoPrecision
@@ -109,7 +114,8 @@ def uses_precision_flags(args: argparse.Namespace) -> bool:
 
 def accuracy_requested(args: argparse.Namespace) -> bool:
     """Whether any accuracy flag was given."""
-    return bool(args.bias_correction or args.keep_float or args.int16_layers or args.auto_precision)
+    return bool(args.bias_correction or args.round_weights or args.keep_float or args.int16_layers
+                or args.auto_precision)
 
 
 @contextmanager
