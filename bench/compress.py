@@ -4,20 +4,23 @@ For digits_cnn and digits_mobilenet: top-1 on the 597 ``x_test`` images (float i
 interpreter, which LiteRT's reference kernels match bit for bit) and the gzip size of the int8 .tflite, for
   - the uncompressed model,
   - 50% unstructured pruning (re-fitted on the 200 ``x_calib`` images), every layer and every layer but the first,
+    and with int8 weights rounded on the calibration images (``round_weights``) instead of to nearest; 70%,
   - 2:4 pruning (re-fitted),
   - 16 clusters (per tensor and per output channel; and per tensor with per-tensor int8 weights, so that one
     16-entry codebook serves a whole layer),
-  - 50% pruning then 16 clusters with sparsity preserved,
+  - 16 clusters of the int8 weights (``cluster-int8``, one codebook per layer, first layer left alone),
+  - 50% pruning then 16 clusters with sparsity preserved (float per-channel ``cluster``, or ``cluster-int8``),
   - 25% channel pruning (MACs before/after; the int8 model compiled by the TFLite and MCU backends and run in
     LiteRT and, when a C compiler is there, on the host),
 and the MCU weight flash of each int8 model, with an estimate of packed 4-bit storage for the clustered ones
-(per-channel codebooks of the final int8 values). Prints a table; writes ``bench/results/compress.json``.
+(per-channel codebooks of the final int8 values). For the gzip figure it also gives the weights' zeros and
+order-0 entropy, and ``gzip_ratio_entropy_bound``: the ratio no per-byte coder of the weights could beat.
+Prints a table; writes ``bench/results/compress.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -28,6 +31,7 @@ from typing import Optional
 import numpy as np
 
 from qcompiler.backends.tflite import export_tflite
+from qcompiler.backends.tflite.inspect import gzip_size
 from qcompiler.channel_pruning import prune_channels
 from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph
@@ -41,21 +45,29 @@ from qcompiler.samples import run_samples
 SHARED = os.environ.get("QCOMPILER_SHARED_MODELS", "/work/shared/models")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "compress.json")
 MODELS = ("digits_cnn", "digits_mobilenet")
-#: (label, pipeline run before int8 quantization); a label ending in "(per-tensor int8)" quantizes weights per tensor.
-VARIANTS: tuple[tuple[str, str], ...] = (
-    ("uncompressed", ""),
-    ("prune 50%", "prune{sparsity=0.5 data={calibration}}"),
-    ("prune 50% but first layer", "prune{sparsity=0.5 exclude={first} data={calibration}}"),
-    ("prune 50% magnitude only", "prune{sparsity=0.5}"),
-    ("prune 2:4", "prune{granularity=n:m n=2 m=4 data={calibration}}"),
-    ("cluster 16", "cluster{clusters=16}"),
-    ("cluster 16 per channel", "cluster{clusters=16 per-channel=true}"),
-    ("cluster 16 (per-tensor int8)", "cluster{clusters=16}"),
-    ("uncompressed (per-tensor int8)", ""),
+#: (label, pipeline run before int8 quantization, pipeline run on the int8 graph); a label ending in
+#: "(per-tensor int8)" quantizes weights per tensor, one with "rounded" rounds weights with calibration data
+#: (``quantize(round_weights=True)``) instead of to nearest.
+VARIANTS: tuple[tuple[str, str, str], ...] = (
+    ("uncompressed", "", ""),
+    ("uncompressed rounded", "", ""),
+    ("prune 50%", "prune{sparsity=0.5 data={calibration}}", ""),
+    ("prune 50% rounded", "prune{sparsity=0.5 data={calibration}}", ""),
+    ("prune 50% but first layer", "prune{sparsity=0.5 exclude={first} data={calibration}}", ""),
+    ("prune 50% magnitude only", "prune{sparsity=0.5}", ""),
+    ("prune 70% rounded", "prune{sparsity=0.7 data={calibration}}", ""),
+    ("prune 2:4", "prune{granularity=n:m n=2 m=4 data={calibration}}", ""),
+    ("cluster 16", "cluster{clusters=16}", ""),
+    ("cluster 16 per channel", "cluster{clusters=16 per-channel=true}", ""),
+    ("cluster 16 (per-tensor int8)", "cluster{clusters=16}", ""),
+    ("uncompressed (per-tensor int8)", "", ""),
+    ("cluster-int8 16", "", "cluster-int8{clusters=16 exclude={first} data={calibration}}"),
     ("prune 50% + cluster 16 per channel", "prune{sparsity=0.5 exclude={first} data={calibration}},"
-                                           "cluster{clusters=16 per-channel=true}"),
-    ("channels 25%", "prune{granularity=channel sparsity=0.25}"),
-    ("channels 25% re-fitted", "prune{granularity=channel sparsity=0.25 data={calibration}}"),
+                                           "cluster{clusters=16 per-channel=true}", ""),
+    ("prune 50% rounded + cluster-int8 16", "prune{sparsity=0.5 data={calibration}}",
+     "cluster-int8{clusters=16 exclude={first} data={calibration}}"),
+    ("channels 25%", "prune{granularity=channel sparsity=0.25}", ""),
+    ("channels 25% re-fitted", "prune{granularity=channel sparsity=0.25 data={calibration}}", ""),
 )
 
 
@@ -70,15 +82,25 @@ def top1(graph: Graph, images: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(scores.reshape(len(labels), -1).argmax(axis=1) == labels))
 
 
-def gzip_size(data: bytes) -> int:
-    """Bytes of ``data`` gzipped at level 9 (the toolkit's measure of compressibility)."""
-    return len(gzip.compress(data, compresslevel=9, mtime=0))
-
-
 def layer_weight_arrays(graph: Graph) -> list[np.ndarray]:
     """The int8 weights of the quantized conv/dense layers."""
     kinds = ("q.conv2d", "q.depthwise_conv2d", "q.fully_connected")
     return [op.operand(1).const_value for op in graph if op.kind in kinds and op.operand(1).is_const]
+
+
+def weight_compressibility(graph: Graph) -> dict:
+    """How far gzip could shrink the int8 layer weights at best: their zeros, their bytes gzipped alone, and
+    their order-0 entropy (per layer, in bytes), the bound for any coder that codes each byte on its own
+    (gzip's Huffman stage is one; its LZ77 stage finds next to no repeats in weights)."""
+    arrays = [np.asarray(a, np.int8).reshape(-1) for a in layer_weight_arrays(graph)]
+    joined = np.concatenate(arrays) if arrays else np.zeros(0, np.int8)
+    entropy_bits = 0.0
+    for array in arrays:
+        _, counts = np.unique(array, return_counts=True)
+        p = counts / counts.sum()
+        entropy_bits += float(-(p * np.log2(p)).sum()) * array.size
+    return {"weight_zeros": round(float(np.mean(joined == 0)), 4) if joined.size else 0.0,
+            "weight_gzip_bytes": gzip_size(joined.tobytes()), "weight_entropy_bytes": int(np.ceil(entropy_bits / 8))}
 
 
 def packed_weight_bytes(graph: Graph) -> tuple[int, int]:
@@ -130,28 +152,39 @@ def main(argv: Optional[list[str]] = None) -> None:
             base = prepare(import_onnx(os.path.join(SHARED, f"{name}.onnx")))
             first = next(op.loc for op in base if op.kind in ("core.conv2d", "core.fully_connected"))
             rows = {}
-            for label, pipeline in VARIANTS:
+            for label, pipeline, post_pipeline in VARIANTS:
                 start = time.perf_counter()
                 graph = base.clone()
                 if pipeline:
                     text = pipeline.replace("{calibration}", calibration_file).replace("{first}", first)
                     PassManager(parse_pipeline(text), verify_each=False).run(graph)
-                compress_seconds = time.perf_counter() - start
                 per_channel = not label.endswith("(per-tensor int8)")
-                quantized = quantize(graph, "int8", {"input": calibration}, per_channel=per_channel, verify=False)
+                quantized = quantize(graph, "int8", {"input": calibration}, per_channel=per_channel, verify=False,
+                                     round_weights="rounded" in label)
+                if post_pipeline:
+                    text = post_pipeline.replace("{calibration}", calibration_file).replace("{first}", first)
+                    PassManager(parse_pipeline(text), verify_each=False).run(quantized)
+                compress_seconds = time.perf_counter() - start
                 tflite = export_tflite(quantized)
                 plain, packed = packed_weight_bytes(quantized)
-                row = {"pipeline": pipeline, "float_top1": top1(graph, test, labels),
+                row = {"pipeline": pipeline, "post_quantize_pipeline": post_pipeline,
+                       "float_top1": top1(graph, test, labels),
                        "int8_top1": top1(quantized, test, labels), "tflite_bytes": len(tflite),
                        "tflite_gzip_bytes": gzip_size(tflite), "macs": graph_macs(graph),
                        "int8_weight_bytes": plain, "packed_weight_bytes_estimate": packed,
                        "compress_seconds": round(compress_seconds, 2)}
+                row.update(weight_compressibility(quantized))
                 row.update(mcu_figures(quantized, os.path.join(scratch, name, str(len(rows))), test[:20]))
                 rows[label] = row
             reference = rows["uncompressed"]
             for row in rows.values():
                 row["int8_drop_points"] = round((reference["int8_top1"] - row["int8_top1"]) * 100, 2)
                 row["gzip_ratio"] = round(row["tflite_gzip_bytes"] / reference["tflite_gzip_bytes"], 3)
+                # the best any per-byte coder could do on this file: the rest of the file as gzip left it
+                # (the reference's non-weight part) plus the weights at their entropy
+                rest = reference["tflite_gzip_bytes"] - reference["weight_gzip_bytes"]
+                row["gzip_ratio_entropy_bound"] = round((rest + row["weight_entropy_bytes"])
+                                                        / reference["tflite_gzip_bytes"], 3)
                 row["mac_ratio"] = round(row["macs"] / reference["macs"], 3)
                 row["packed_ratio"] = round(row["packed_weight_bytes_estimate"] / reference["int8_weight_bytes"], 3)
                 row["flash_ratio"] = round(row["weight_flash_bytes"] / reference["weight_flash_bytes"], 3)
@@ -170,11 +203,12 @@ def main(argv: Optional[list[str]] = None) -> None:
 def print_table(name: str, rows: dict) -> None:
     """One model's figures as a table."""
     print(f"\n{name}")
-    print(f"{'variant':<36}{'float':>7}{'int8':>7}{'drop':>6}{'gzip B':>8}{'gzip x':>7}{'MACs x':>7}"
-          f"{'flash B':>8}{'packed x':>9}{'host=LiteRT':>12}")
+    print(f"{'variant':<36}{'float':>7}{'int8':>7}{'drop':>6}{'zeros':>6}{'gzip B':>8}{'gzip x':>7}{'bound x':>8}"
+          f"{'MACs x':>7}{'flash B':>8}{'packed x':>9}{'host=LiteRT':>12}")
     for label, row in rows.items():
         print(f"{label:<36}{row['float_top1'] * 100:7.2f}{row['int8_top1'] * 100:7.2f}{row['int8_drop_points']:6.2f}"
-              f"{row['tflite_gzip_bytes']:8d}{row['gzip_ratio']:7.3f}{row['mac_ratio']:7.3f}"
+              f"{row['weight_zeros']:6.2f}{row['tflite_gzip_bytes']:8d}{row['gzip_ratio']:7.3f}"
+              f"{row['gzip_ratio_entropy_bound']:8.3f}{row['mac_ratio']:7.3f}"
               f"{row['weight_flash_bytes']:8d}{row['packed_ratio']:9.3f}{str(row.get('host_equals_litert', '-'))[:12]:>12}")
 
 

@@ -148,6 +148,12 @@ def _ints(values: Any) -> list[int]:
     return [int(v) for v in (values if values is not None else [])]
 
 
+def gzip_size(data: bytes) -> int:
+    """Bytes of ``data`` gzipped at ``GZIP_LEVEL`` with mtime 0 (deterministic): the toolkit's compressibility
+    measure."""
+    return len(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0))
+
+
 def compression_figures(data: bytes) -> dict[str, int]:
     """How compressible a .tflite is, as the TensorFlow Model Optimization Toolkit measures pruning and
     clustering: ``bytes`` (the file), ``gzip_bytes`` (gzip level 9, mtime 0, so deterministic),
@@ -155,7 +161,7 @@ def compression_figures(data: bytes) -> dict[str, int]:
     DEPTHWISE_CONV_2D and FULLY_CONNECTED operators, and how many are stored as 0; int8 weights are symmetric,
     so a stored 0 is a zero weight)."""
     arrays = list(weight_arrays(data, load_model(data)))
-    return {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)),
+    return {"bytes": len(data), "gzip_bytes": gzip_size(data),
             "weight_elements": sum(int(a.size) for a in arrays),
             "weight_zeros": sum(int(np.count_nonzero(a == 0)) for a in arrays)}
 
