@@ -211,11 +211,11 @@ def _prune_rows(rows: np.ndarray, bias: np.ndarray, systems: list[tuple[np.ndarr
     keep = np.ones((channels, size), dtype=bool)
     current = dense.copy()
     gram_of = (lambda r: systems[0]) if len(systems) == 1 else (lambda r: systems[r])
-    if m:
+    if channels * (size + 1) ** 2 <= EXACT_BUDGET:
+        keep = _greedy_obs_mask(dense, gram_of, int(round(sparsity * rows.size)), n, m)
+    elif m:
         saliency = _saliencies(current, keep, gram_of)
         keep = n_of_m_mask(saliency, n, m)
-    elif channels * (size + 1) ** 2 <= EXACT_BUDGET:
-        keep = _greedy_obs_mask(dense, gram_of, int(round(sparsity * rows.size)))
     else:
         target = int(round(sparsity * rows.size))
         for round_index in range(1, ROUNDS + 1):
@@ -245,18 +245,26 @@ def _saliencies(current: np.ndarray, keep: np.ndarray, gram_of) -> np.ndarray:
     return saliency
 
 
-def _greedy_obs_mask(dense: np.ndarray, gram_of, count: int) -> np.ndarray:
+def _greedy_obs_mask(dense: np.ndarray, gram_of, count: int, n: int = 0, m: int = 0) -> np.ndarray:
     """Keep-mask [rows, reduction] after removing ``count`` weights one at a time, each time the one (in any row)
     whose removal, with the row's other weights and bias re-solved, least raises the layer's output error
-    (Optimal Brain Surgeon, with a rank-one update of the row's inverse Hessian after each removal)."""
+    (Optimal Brain Surgeon, with a rank-one update of the row's inverse Hessian after each removal). With ``m``
+    the count is ignored: each row removes weights until every group of ``m`` consecutive ones keeps ``n``
+    (a short last group ``min(n, len)``), and a group that got there is closed."""
     channels, size = dense.shape[0], dense.shape[1] - 1
     keep = np.ones((channels, size), dtype=bool)
+    group = np.arange(size) // m if m else np.zeros(size, dtype=int)
+    quota = np.bincount(group) - np.minimum(n, np.bincount(group)) if m else np.array([size])
+    removed = np.zeros((channels, quota.size), dtype=int)
+    if m:
+        count = channels * int(quota.sum())
     inverses, current, saliency = [], np.empty_like(dense), np.empty((channels, size))
     for r in range(channels):
         solution, inverse = solve_kept(gram_of(r), dense[r], keep[r])
         inverses.append(inverse)
         current[r] = solution
-        saliency[r] = solution[:size] ** 2 / np.maximum(np.diag(inverse)[:size], 1e-30)
+        saliency[r] = np.where(quota[group] > 0, solution[:size] ** 2 / np.maximum(np.diag(inverse)[:size], 1e-30),
+                               np.inf)
     best = saliency.min(axis=1)
     for _ in range(count):
         r = int(np.argmin(best))
@@ -269,7 +277,9 @@ def _greedy_obs_mask(dense: np.ndarray, gram_of, count: int) -> np.ndarray:
         inverse[q, :] = 0.0
         inverse[:, q] = 0.0
         keep[r, q] = False
+        removed[r, group[q]] += 1
         diagonal = np.maximum(np.diag(inverse)[:size], 1e-30)
-        saliency[r] = np.where(keep[r], current[r, :size] ** 2 / diagonal, np.inf)
+        open_ = keep[r] & (removed[r, group] < quota[group])
+        saliency[r] = np.where(open_, current[r, :size] ** 2 / diagonal, np.inf)
         best[r] = saliency[r].min()
     return keep

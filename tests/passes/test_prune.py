@@ -197,3 +197,27 @@ def test_one_weight_at_a_time_removes_the_weight_whose_loss_hurts_least() -> Non
             residual = np.linalg.lstsq(design[:, kept], target[:, row], rcond=None)[1]
             losses[(row, column)] = float(residual[0])
     assert tuple(removed[0]) == min(losses, key=losses.get)
+
+
+def test_n_of_m_with_reconstruction_keeps_the_pattern_and_beats_magnitude() -> None:
+    """2:4 with data: every full group of 4 input elements keeps exactly 2, the short last group keeps
+    min(2, len), and the layer's output error on the samples is below that of 2:4 by magnitude."""
+    rng = np.random.default_rng(13)
+    graph = Graph()
+    x = graph.add_input("x", TensorType((1, 10), "f32"))
+    dense_w = rng.standard_normal((4, 10)).astype(np.float32)
+    dense_b = rng.standard_normal(4).astype(np.float32)
+    y = graph.create("core.fully_connected", [x, graph.const(dense_w), graph.const(dense_b)], {}, loc="/fc").result
+    graph.set_outputs([y], ["y"])
+    samples = (rng.standard_normal((300, 10)) @ rng.standard_normal((10, 10))).astype(np.float32)
+    by_magnitude = graph.clone()
+    get_pass("prune")(granularity="n:m", n=2, m=4, calibration={"x": samples}).run(graph)
+    get_pass("prune")(granularity="n:m", n=2, m=4).run(by_magnitude)
+    weight = graph.ops_of_kind("core.fully_connected")[0].operand(1).const_value
+    kept = weight != 0
+    assert np.all(kept[:, :8].reshape(4, 2, 4).sum(-1) == 2)
+    assert np.all(kept[:, 8:].sum(-1) == 2)
+    target = samples.astype(np.float64) @ dense_w.T + dense_b
+    error = np.square(outputs(graph, samples[:, None]).reshape(300, 4) - target).mean()
+    magnitude_error = np.square(outputs(by_magnitude, samples[:, None]).reshape(300, 4) - target).mean()
+    assert error < 0.5 * magnitude_error
