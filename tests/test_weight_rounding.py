@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qcompiler import weight_rounding
 from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph
 from qcompiler.layer_weights import layer_weights, replace_const_operand
@@ -41,7 +42,12 @@ def correlated_samples(rng: np.random.Generator, count: int, size: int) -> np.nd
 
 
 @pytest.mark.parametrize("per_channel", [True, False])
-def test_weights_land_on_the_quantizers_grid_and_beat_nearest_rounding(per_channel: bool) -> None:
+@pytest.mark.parametrize("one_at_a_time", [True, False], ids=["one-at-a-time", "gptq-columns"])
+def test_weights_land_on_the_quantizers_grid_and_beat_nearest_rounding(per_channel: bool, one_at_a_time: bool,
+                                                                      monkeypatch) -> None:
+    """Both algorithms (the one-weight-at-a-time one for small layers, GPTQ's column order for large ones)."""
+    if not one_at_a_time:
+        monkeypatch.setattr(weight_rounding, "EXACT_BUDGET", 0)
     rng = np.random.default_rng(3)
     graph, weight, bias = dense_layer(rng)
     samples = correlated_samples(rng, 400, weight.shape[1])
@@ -62,7 +68,11 @@ def test_weights_land_on_the_quantizers_grid_and_beat_nearest_rounding(per_chann
     assert error < 0.8 * nearest_error
 
 
-def test_the_int8_model_keeps_the_rounded_weights_exactly_and_zeros_stay_zero() -> None:
+@pytest.mark.parametrize("one_at_a_time", [True, False], ids=["one-at-a-time", "gptq-columns"])
+def test_the_int8_model_keeps_the_rounded_weights_exactly_and_zeros_stay_zero(one_at_a_time: bool,
+                                                                             monkeypatch) -> None:
+    if not one_at_a_time:
+        monkeypatch.setattr(weight_rounding, "EXACT_BUDGET", 0)
     rng = np.random.default_rng(5)
     graph = conv_chain(rng)
     samples = rng.standard_normal((30, 1, 6, 6, 3)).astype(np.float32)
