@@ -16,9 +16,9 @@ from qcompiler.pass_manager import Pass, register_pass
 @dataclass
 class RoundWeights(Pass):
     """Round the float weights of conv, depthwise and dense layers onto their int8 grid (symmetric, per output
-    channel or per tensor, as ``insert-qdq`` will quantize them), one weight at a time with the layer's other
-    weights and bias re-solved on calibration samples after each step, so that int8 weights lose less than
-    rounding to nearest. Zeros stay zero, so it composes with ``prune``. Run it on the float graph before
+    channel or per tensor, as ``insert-qdq`` will quantize them), one weight at a time (large layers: one
+    column at a time, as GPTQ) with the layer's other weights and bias re-solved on calibration samples after
+    each step, so that int8 weights lose less than rounding to nearest. Zeros stay zero, so it composes with ``prune``. Run it on the float graph before
     quantizing with the same ``per-channel`` choice; the quantizer then keeps these weights exactly."""
 
     name: ClassVar[str] = "round-weights"
