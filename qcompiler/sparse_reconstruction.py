@@ -27,6 +27,9 @@ ROUNDS = 4
 #: Largest rows x (reduction + 1)^2 for which unstructured pruning keeps every row's inverse Hessian and removes
 #: weights one at a time (exact greedy OBS), about 80 MB of float64.
 EXACT_BUDGET = 10_000_000
+#: Largest rows x (reduction + 1)^3 for the rounds (a few seconds for 64 x 577); larger layers choose their mask
+#: in one SparseGPT sweep (about 20x faster, about 20% more output error on random layers).
+ROUNDS_BUDGET = 20_000_000_000
 #: Ridge damping, relative to the mean diagonal of H.
 DAMPING = 1e-3
 
@@ -216,6 +219,8 @@ def _prune_rows(rows: np.ndarray, bias: np.ndarray, systems: list[tuple[np.ndarr
     elif m:
         saliency = _saliencies(current, keep, gram_of)
         keep = n_of_m_mask(saliency, n, m)
+    elif len(systems) == 1 and channels * (size + 1) ** 3 > ROUNDS_BUDGET:
+        keep = _sparsegpt_mask(dense, systems[0], int(round(sparsity * rows.size)))
     else:
         target = int(round(sparsity * rows.size))
         for round_index in range(1, ROUNDS + 1):
@@ -282,4 +287,37 @@ def _greedy_obs_mask(dense: np.ndarray, gram_of, count: int, n: int = 0, m: int 
         open_ = keep[r] & (removed[r, group] < quota[group])
         saliency[r] = np.where(open_, current[r, :size] ** 2 / diagonal, np.inf)
         best[r] = saliency[r].min()
+    return keep
+
+
+#: Columns whose mask one SparseGPT step chooses together.
+SPARSEGPT_BLOCK = 64
+
+
+def _sparsegpt_mask(dense: np.ndarray, system: tuple[np.ndarray, np.ndarray], count: int) -> np.ndarray:
+    """Keep-mask [rows, reduction] of a large layer with ``count`` weights removed, chosen in one sweep over the
+    columns as SparseGPT does: in each block of columns the weights with the smallest w^2 / [U_jj]^2 (U the
+    Cholesky factor of the inverse Hessian) go, at the layer's rate, and every removal's error is spread over
+    the columns still to come, so that later choices see the compensated weights."""
+    gram, cross = system
+    channels, size = dense.shape[0], gram.shape[0] - 1
+    right = dense @ cross.T
+    right[:, :size] += ridge_of(gram) * dense[:, :size]
+    values = np.linalg.solve(gram, right.T).T
+    factor = np.linalg.cholesky(np.linalg.inv(gram)).T  # upper: H^-1 = U^T U
+    keep = np.ones((channels, size), dtype=bool)
+    removed = 0
+    for start in range(0, size, SPARSEGPT_BLOCK):
+        end = min(start + SPARSEGPT_BLOCK, size)
+        goal = int(round(count * end / size)) - removed
+        score = values[:, start:end] ** 2 / np.diag(factor)[start:end] ** 2
+        order = np.argsort(score.reshape(-1), kind="stable")[:max(goal, 0)]
+        block = np.ones(score.size, dtype=bool)
+        block[order] = False
+        keep[:, start:end] = block.reshape(score.shape)
+        removed += len(order)
+        for j in range(start, end):
+            error = np.where(keep[:, j], 0.0, values[:, j]) / factor[j, j]
+            values[:, j] = np.where(keep[:, j], values[:, j], 0.0)
+            values[:, j + 1:] -= np.outer(error, factor[j, j + 1:])
     return keep

@@ -221,3 +221,34 @@ def test_n_of_m_with_reconstruction_keeps_the_pattern_and_beats_magnitude() -> N
     error = np.square(outputs(graph, samples[:, None]).reshape(300, 4) - target).mean()
     magnitude_error = np.square(outputs(by_magnitude, samples[:, None]).reshape(300, 4) - target).mean()
     assert error < 0.5 * magnitude_error
+
+
+def test_large_layers_choose_their_mask_in_one_sweep_and_still_refit(monkeypatch) -> None:
+    """A layer above the rounds' budget (forced here) gets its mask from the SparseGPT sweep: exactly half its
+    weights go, the kept ones and the bias are the least-squares fit (numpy lstsq), and the output error is
+    well below magnitude pruning's."""
+    import qcompiler.sparse_reconstruction as reconstruction
+
+    monkeypatch.setattr(reconstruction, "EXACT_BUDGET", 0)
+    monkeypatch.setattr(reconstruction, "ROUNDS_BUDGET", 0)
+    monkeypatch.setattr(reconstruction, "SPARSEGPT_BLOCK", 8)
+    rng = np.random.default_rng(14)
+    graph = Graph()
+    x = graph.add_input("x", TensorType((1, 20), "f32"))
+    dense_w = rng.standard_normal((6, 20)).astype(np.float32)
+    dense_b = rng.standard_normal(6).astype(np.float32)
+    y = graph.create("core.fully_connected", [x, graph.const(dense_w), graph.const(dense_b)], {}, loc="/fc").result
+    graph.set_outputs([y], ["y"])
+    samples = (rng.standard_normal((400, 20)) @ rng.standard_normal((20, 20))).astype(np.float32)
+    get_pass("prune")(sparsity=0.5, calibration={"x": samples}).run(graph)
+    fc = graph.ops_of_kind("core.fully_connected")[0]
+    weight, bias = fc.operand(1).const_value, fc.operand(2).const_value
+    assert np.count_nonzero(weight == 0) == 60
+    target = samples.astype(np.float64) @ dense_w.T + dense_b
+    for row in range(6):
+        kept = np.flatnonzero(weight[row])
+        design = np.concatenate([samples[:, kept], np.ones((400, 1))], axis=1).astype(np.float64)
+        solution = np.linalg.lstsq(design, target[:, row], rcond=None)[0]
+        np.testing.assert_allclose(np.append(weight[row, kept], bias[row]), solution, rtol=2e-2, atol=2e-3)
+    error = np.abs(outputs(graph, samples[:, None]).reshape(400, 6) - target).mean()
+    assert error < 0.8 * magnitude_pruning_error(dense_w, dense_b, samples, target)
