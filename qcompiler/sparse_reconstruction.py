@@ -206,6 +206,34 @@ def solve_kept(system: tuple[np.ndarray, np.ndarray], dense: np.ndarray, keep: n
     return solution, inverse
 
 
+def solve_all(system: tuple[np.ndarray, np.ndarray], dense: np.ndarray) -> np.ndarray:
+    """``solve_kept`` for every row of ``dense`` at once with every weight kept (one system for all rows)."""
+    gram, cross = system
+    size = gram.shape[0] - 1
+    right = dense @ cross.T
+    right[:, :size] += ridge_of(gram) * dense[:, :size]
+    return np.linalg.solve(gram, right.T).T
+
+
+def inverse_cholesky(gram: np.ndarray) -> np.ndarray:
+    """The upper Cholesky factor U of H^-1 (H^-1 = U^T U), through which GPTQ and SparseGPT spread the error
+    of fixing one column over the columns after it."""
+    return np.linalg.cholesky(np.linalg.inv(gram)).T
+
+
+def obs_update(values: np.ndarray, inverse: np.ndarray, q: int, target: float) -> None:
+    """Set entry ``q`` of ``values`` (a row's free entries, bias last) to ``target`` and move the other free
+    entries to the least-squares optimum given that (Optimal Brain Surgeon update), then drop ``q`` from the
+    problem: both in place, ``inverse`` being the inverse Hessian over the free entries."""
+    column = inverse[:, q].copy()
+    if column[q] > 0:
+        values -= (values[q] - target) / column[q] * column
+        inverse -= np.outer(column, column) / column[q]
+    values[q] = target
+    inverse[q, :] = 0.0
+    inverse[:, q] = 0.0
+
+
 def _prune_rows(rows: np.ndarray, bias: np.ndarray, systems: list[tuple[np.ndarray, np.ndarray]], sparsity: float, n: int,
                 m: int) -> tuple[np.ndarray, np.ndarray]:
     """Pruned rows and bias: one system of normal equations for all rows, or one per row (depthwise)."""
@@ -274,16 +302,10 @@ def _greedy_obs_mask(dense: np.ndarray, gram_of, count: int, n: int = 0, m: int 
     for _ in range(count):
         r = int(np.argmin(best))
         q = int(np.argmin(saliency[r]))
-        inverse = inverses[r]
-        column = inverse[:, q].copy()
-        current[r] -= current[r, q] / column[q] * column
-        current[r, q] = 0.0
-        inverse -= np.outer(column, column) / column[q]
-        inverse[q, :] = 0.0
-        inverse[:, q] = 0.0
+        obs_update(current[r], inverses[r], q, 0.0)
         keep[r, q] = False
         removed[r, group[q]] += 1
-        diagonal = np.maximum(np.diag(inverse)[:size], 1e-30)
+        diagonal = np.maximum(np.diag(inverses[r])[:size], 1e-30)
         open_ = keep[r] & (removed[r, group] < quota[group])
         saliency[r] = np.where(open_, current[r, :size] ** 2 / diagonal, np.inf)
         best[r] = saliency[r].min()
@@ -299,12 +321,9 @@ def _sparsegpt_mask(dense: np.ndarray, system: tuple[np.ndarray, np.ndarray], co
     columns as SparseGPT does: in each block of columns the weights with the smallest w^2 / [U_jj]^2 (U the
     Cholesky factor of the inverse Hessian) go, at the layer's rate, and every removal's error is spread over
     the columns still to come, so that later choices see the compensated weights."""
-    gram, cross = system
-    channels, size = dense.shape[0], gram.shape[0] - 1
-    right = dense @ cross.T
-    right[:, :size] += ridge_of(gram) * dense[:, :size]
-    values = np.linalg.solve(gram, right.T).T
-    factor = np.linalg.cholesky(np.linalg.inv(gram)).T  # upper: H^-1 = U^T U
+    channels, size = dense.shape[0], dense.shape[1] - 1
+    values = solve_all(system, dense)
+    factor = inverse_cholesky(system[0])
     keep = np.ones((channels, size), dtype=bool)
     removed = 0
     for start in range(0, size, SPARSEGPT_BLOCK):

@@ -26,7 +26,8 @@ from qcompiler.calibration_data import CalibrationSource
 from qcompiler.ir import Graph
 from qcompiler.layer_weights import LayerWeight
 from qcompiler.quant_math import float32_scale
-from qcompiler.sparse_reconstruction import Systems, reconstruct_layers, ridge_of, solve_kept
+from qcompiler.sparse_reconstruction import (Systems, inverse_cholesky, obs_update, reconstruct_layers,
+                                             solve_all, solve_kept)
 
 #: int8 weights are symmetric in the narrow range [-QMAX, QMAX].
 QMAX = 127
@@ -81,16 +82,14 @@ def _round_columns(dense: np.ndarray, system: tuple[np.ndarray, np.ndarray], kee
     """GPTQ over all rows at once (see the module docstring): rows and bias of a layer too large to round one
     weight at a time, weights on the int8 grid (pruned ones zero), each row's largest kept weight pinned to
     the grid's end."""
-    gram, cross = system
+    gram = system[0]
     size = gram.shape[0] - 1
-    right = dense @ cross.T
-    right[:, :size] += ridge_of(gram) * dense[:, :size]
-    values = np.linalg.solve(gram, right.T).T
+    values = solve_all(system, dense)
     scales, pinned = _grid(values[:, :size] * keep, per_channel)
     pin_column = np.where(pinned, np.argmax(np.abs(values[:, :size]) * keep, axis=1), -1)
     pin_value = np.sign(values[np.arange(len(values)), np.maximum(pin_column, 0)]) * QMAX * scales
     order = np.concatenate([np.argsort(-np.diag(gram)[:size], kind="stable"), [size]])
-    factor = np.linalg.cholesky(np.linalg.inv(gram[np.ix_(order, order)])).T  # upper: H^-1 = U^T U
+    factor = inverse_cholesky(gram[np.ix_(order, order)])
     values = values[:, order]
     steps = np.where(scales > 0, scales, 1.0)
     for j, column in enumerate(order[:-1]):
@@ -116,27 +115,16 @@ def _round_row(solution: np.ndarray, inverse: np.ndarray, keep: np.ndarray, scal
     pending = np.ones(free.size, dtype=bool)
     if pin:
         first = int(np.argmax(np.abs(values[:-1])))
-        _fix(values, inverse, pending, first, np.sign(values[first]) * QMAX * scale)
+        obs_update(values, inverse, first, np.sign(values[first]) * QMAX * scale)
+        pending[first] = False
     while pending.any():
         grid = np.clip(np.round(values[:-1] / scale), -QMAX, QMAX) * scale
         diagonal = np.maximum(np.diag(inverse)[:-1], 1e-30)
         cost = np.where(pending, (values[:-1] - grid) ** 2 / diagonal, np.inf)
         q = int(np.argmin(cost))
-        _fix(values, inverse, pending, q, grid[q])
+        obs_update(values, inverse, q, grid[q])
+        pending[q] = False
     row = np.zeros(solution.shape)
     row[free] = values[:-1]
     row[-1] = values[-1]
     return row
-
-
-def _fix(values: np.ndarray, inverse: np.ndarray, pending: np.ndarray, q: int, target: float) -> None:
-    """Set entry ``q`` to ``target`` and move the pending entries and the bias to the least-squares optimum
-    given that (Optimal Brain Surgeon update), then drop ``q`` from the problem."""
-    column = inverse[:, q].copy()
-    if column[q] > 0:
-        values -= (values[q] - target) / column[q] * column
-        inverse -= np.outer(column, column) / column[q]
-    values[q] = target
-    inverse[q, :] = 0.0
-    inverse[:, q] = 0.0
-    pending[q] = False
