@@ -71,8 +71,9 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
              per_channel: bool = True, exclude: Sequence[str] = (), exclude_types: Sequence[str] = (),
              method: str = "minmax", lower: bool = True, decompose_layer_norm: bool = True,
              input_shapes: Optional[dict[str, tuple[Dim, ...]]] = None, verify: bool = True, progress: bool = False,
-             bias_correction: bool = False, round_weights: bool = False, keep_float: Sequence[str] = (), int16_layers: Sequence[str] = (),
-             auto_precision: Optional[AutoPrecision] = None, **calibration_options: Any) -> Graph:
+             bias_correction: bool = False, round_weights: bool = False, keep_float: Sequence[str] = (),
+             int16_layers: Sequence[str] = (), auto_precision: Optional[AutoPrecision] = None,
+             **calibration_options: Any) -> Graph:
     """Quantize ``model`` (a Graph, an .onnx or a .qir file) and return the quantized graph.
 
     ``mode``: int8, int16x8 (both need ``calibration``: a samples file or folder, a mapping of arrays by input
@@ -91,7 +92,8 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
     (the ``bias-correction`` pass; the samples are read twice, so pass a file, a mapping or a list, not a
     one-shot iterator). ``round_weights`` rounds each conv / fully-connected weight onto its int8 grid one at a
     time, compensating every rounding with the layer's other weights and bias on the calibration samples (the
-    ``round-weights`` pass), instead of rounding each to nearest. ``keep_float`` names layers that stay float (the same as ``exclude``).
+    ``round-weights`` pass), instead of rounding each to nearest. ``keep_float`` names layers that stay float
+    (the same as ``exclude``).
     ``int16_layers`` (int8 mode) names layers lifted to int16x8: int16 activations, int8 weights, int64 bias,
     requantized to int8 at their edges. ``auto_precision`` (int8 mode) lifts layers automatically until a
     target is met (see ``AutoPrecision``). A name that matches no op or tensor raises ``UnknownLayerError``
@@ -101,9 +103,7 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
 
     if mode not in MODES:
         raise QCompilerError(f"unknown quantization mode '{mode}' (choose from {', '.join(MODES)})")
-    check_accuracy_options(mode, calibration, bias_correction, int16_layers, auto_precision)
-    if round_weights and (mode not in FULL_INTEGER_MODES or calibration is None):
-        raise QCompilerError("weight rounding needs mode int8 or int16x8 and calibration data")
+    check_accuracy_options(mode, calibration, bias_correction, int16_layers, auto_precision, round_weights)
     float_layers = list(dict.fromkeys([*exclude, *keep_float]))
     if int16_layers:
         from qcompiler.mixed_precision import PrecisionPlan, check_plan
@@ -123,7 +123,7 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
     reference = graph.clone() if auto_precision is not None else None
     if round_weights:
         run_passes(graph, [get_pass("round-weights")(calibration=calibration, per_channel=per_channel,
-                                                    exclude=[*float_layers, *layers_of_kinds(graph, exclude_types)])],
+                                                    exclude=float_layers, exclude_types=list(exclude_types))],
                    verify)
     if bias_correction:
         from qcompiler.passes.bias_correction import bias_correction as correct_biases
@@ -151,18 +151,14 @@ def quantize(model: ModelSource, mode: str = "int8", calibration: Optional[Calib
     return graph
 
 
-def layers_of_kinds(graph: Graph, kinds: Sequence[str]) -> list[str]:
-    """The names (locations, else result names) of ``graph``'s ops whose kind is in ``kinds``."""
-    from qcompiler.layer_weights import layer_name
-
-    return [layer_name(op) for op in graph if op.kind in kinds] if kinds else []
-
-
 def check_accuracy_options(mode: str, calibration: Optional[CalibrationSource], bias_correction: bool,
-                           int16_layers: Sequence[str], auto_precision: Optional[AutoPrecision]) -> None:
+                           int16_layers: Sequence[str], auto_precision: Optional[AutoPrecision],
+                           round_weights: bool = False) -> None:
     """Raise when an accuracy tool is asked of a mode it does not apply to, or without the data it needs."""
     if bias_correction and (mode not in FULL_INTEGER_MODES or calibration is None):
         raise QCompilerError("bias correction needs mode int8 or int16x8 and calibration data")
+    if round_weights and (mode not in FULL_INTEGER_MODES or calibration is None):
+        raise QCompilerError("weight rounding needs mode int8 or int16x8 and calibration data")
     if int16_layers and mode != "int8":
         raise QCompilerError(f"int16 layers lift int8 layers; mode {mode} has none (use mode int8)")
     if auto_precision is not None:

@@ -234,8 +234,8 @@ def obs_update(values: np.ndarray, inverse: np.ndarray, q: int, target: float) -
     inverse[:, q] = 0.0
 
 
-def _prune_rows(rows: np.ndarray, bias: np.ndarray, systems: list[tuple[np.ndarray, np.ndarray]], sparsity: float, n: int,
-                m: int) -> tuple[np.ndarray, np.ndarray]:
+def _prune_rows(rows: np.ndarray, bias: np.ndarray, systems: Systems, sparsity: float, n: int, m: int
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Pruned rows and bias: one system of normal equations for all rows, or one per row (depthwise)."""
     channels, size = rows.shape
     dense = np.concatenate([rows, bias[:, None]], axis=1)

@@ -120,6 +120,10 @@ def test_quantize_option_and_the_pass_agree_and_bad_requests_fail_in_one_line(tm
     for a, b in zip((op for op in by_option if op.kind in QUANTIZED_LAYERS),
                     (op for op in by_pass if op.kind in QUANTIZED_LAYERS)):
         np.testing.assert_array_equal(a.operand(1).const_value, b.operand(1).const_value)
+    untouched = graph.clone()
+    get_pass("round-weights")(calibration={"x": samples}, exclude_types=["core.fully_connected"]).run(untouched)
+    np.testing.assert_array_equal(untouched.ops_of_kind("core.fully_connected")[0].operand(1).const_value,
+                                  graph.ops_of_kind("core.fully_connected")[0].operand(1).const_value)
     with pytest.raises(QCompilerError, match="weight rounding needs mode int8 or int16x8"):
         quantize(graph, "dynamic", round_weights=True)
     with pytest.raises(QCompilerError, match="needs calibration data"):

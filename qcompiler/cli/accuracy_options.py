@@ -1,6 +1,6 @@
-"""The accuracy flags ``qcompiler quantize`` and ``qcompiler compile`` share (bias correction, weight rounding, float and int16
-layers, automatic mixed precision), turned into ``qcompiler.quantize.quantize`` keyword arguments, and the
-checks of their ``--calibration`` samples."""
+"""The accuracy flags ``qcompiler quantize`` and ``qcompiler compile`` share (bias correction, weight rounding,
+float and int16 layers, automatic mixed precision), turned into ``qcompiler.quantize.quantize`` keyword
+arguments, and the checks of their ``--calibration`` samples."""
 
 from __future__ import annotations
 
@@ -87,8 +87,7 @@ def accuracy_options(args: argparse.Namespace, graph: Graph) -> dict[str, Any]:
     """``quantize()`` keyword arguments for the accuracy flags; ``graph`` (the prepared model) validates the
     ``--eval`` samples."""
     options: dict[str, Any] = {"bias_correction": args.bias_correction, "round_weights": args.round_weights,
-                               "keep_float": args.keep_float,
-                               "int16_layers": args.int16_layers}
+                               "keep_float": args.keep_float, "int16_layers": args.int16_layers}
     if args.auto_precision:
         from qcompiler.quantize import AutoPrecision
 
