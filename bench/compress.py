@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 
 from qcompiler.backends.tflite import export_tflite
-from qcompiler.backends.tflite.inspect import gzip_size
+from qcompiler.backends.tflite.inspect import compression_figures, gzip_size
 from qcompiler.channel_pruning import prune_channels
 from qcompiler.errors import QCompilerError
 from qcompiler.ir import Graph
@@ -89,7 +89,7 @@ def layer_weight_arrays(graph: Graph) -> list[np.ndarray]:
 
 
 def weight_compressibility(graph: Graph) -> dict:
-    """How far gzip could shrink the int8 layer weights at best: their zeros, their bytes gzipped alone, and
+    """How far gzip could shrink the int8 layer weights at best: their bytes gzipped alone and
     their order-0 entropy (per layer, in bytes), the bound for any coder that codes each byte on its own
     (gzip's Huffman stage is one; its LZ77 stage finds next to no repeats in weights)."""
     arrays = [np.asarray(a, np.int8).reshape(-1) for a in layer_weight_arrays(graph)]
@@ -99,8 +99,7 @@ def weight_compressibility(graph: Graph) -> dict:
         _, counts = np.unique(array, return_counts=True)
         p = counts / counts.sum()
         entropy_bits += float(-(p * np.log2(p)).sum()) * array.size
-    return {"weight_zeros": round(float(np.mean(joined == 0)), 4) if joined.size else 0.0,
-            "weight_gzip_bytes": gzip_size(joined.tobytes()), "weight_entropy_bytes": int(np.ceil(entropy_bits / 8))}
+    return {"weight_gzip_bytes": gzip_size(joined.tobytes()), "weight_entropy_bytes": int(np.ceil(entropy_bits / 8))}
 
 
 def packed_weight_bytes(graph: Graph) -> tuple[int, int]:
@@ -166,11 +165,13 @@ def main(argv: Optional[list[str]] = None) -> None:
                     PassManager(parse_pipeline(text), verify_each=False).run(quantized)
                 compress_seconds = time.perf_counter() - start
                 tflite = export_tflite(quantized)
+                figures = compression_figures(tflite)
                 plain, packed = packed_weight_bytes(quantized)
                 row = {"pipeline": pipeline, "post_quantize_pipeline": post_pipeline,
                        "float_top1": top1(graph, test, labels),
                        "int8_top1": top1(quantized, test, labels), "tflite_bytes": len(tflite),
-                       "tflite_gzip_bytes": gzip_size(tflite), "macs": graph_macs(graph),
+                       "tflite_gzip_bytes": figures["gzip_bytes"], "macs": graph_macs(graph),
+                       "weight_zeros": round(figures["weight_zeros"] / max(figures["weight_elements"], 1), 4),
                        "int8_weight_bytes": plain, "packed_weight_bytes_estimate": packed,
                        "compress_seconds": round(compress_seconds, 2)}
                 row.update(weight_compressibility(quantized))
