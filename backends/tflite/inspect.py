@@ -154,13 +154,13 @@ def gzip_size(data: bytes) -> int:
     return len(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0))
 
 
-def compression_figures(data: bytes) -> dict[str, int]:
+def compression_figures(data: bytes, model: Optional[schema.ModelT] = None) -> dict[str, int]:
     """How compressible a .tflite is, as the TensorFlow Model Optimization Toolkit measures pruning and
     clustering: ``bytes`` (the file), ``gzip_bytes`` (gzip level 9, mtime 0, so deterministic),
     ``weight_elements`` and ``weight_zeros`` (elements of the constant int8/float weight buffers of CONV_2D,
     DEPTHWISE_CONV_2D and FULLY_CONNECTED operators, and how many are stored as 0; int8 weights are symmetric,
-    so a stored 0 is a zero weight)."""
-    arrays = list(weight_arrays(data, load_model(data)))
+    so a stored 0 is a zero weight). ``model``: ``data`` already loaded, when the caller has it."""
+    arrays = list(weight_arrays(data, model if model is not None else load_model(data)))
     return {"bytes": len(data), "gzip_bytes": gzip_size(data),
             "weight_elements": sum(int(a.size) for a in arrays),
             "weight_zeros": sum(int(np.count_nonzero(a == 0)) for a in arrays)}

@@ -138,6 +138,6 @@ def summary_line(path: str, data: bytes) -> str:
     kinds = Counter(operator_name(codes[op.opcodeIndex]) for sub in model.subgraphs for op in sub.operators or [])
     listed = ", ".join(f"{name} x{count}" if count > 1 else name for name, count in sorted(kinds.items()))
     total = sum(kinds.values())
-    figures = compression_figures(data)
+    figures = compression_figures(data, model)
     sparsity = describe_sparsity(figures)
     return f"{path}: {describe_size(figures)}, {total} operator(s) ({listed})" + (f", {sparsity}" if sparsity else "")
